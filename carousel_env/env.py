@@ -185,9 +185,7 @@ class CarouselEnv(gym.Env[dict[str, Any], np.ndarray]):
             "segment": int(observation["segment"]),
         }
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._users is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         slate = validate_slates(action, self.sim.n_items, self.slate_size)
@@ -215,5 +213,8 @@ class CarouselEnv(gym.Env[dict[str, Any], np.ndarray]):
         if self._last is None:
             return f"user {int(self._users[0])}: waiting for a slate"
         slate, streams = self._last
-        cells = [f"[{item}]" if streamed else f" {item} " for item, streamed in zip(slate, streams)]
+        cells = [
+            f"[{item}]" if streamed else f" {item} "
+            for item, streamed in zip(slate, streams, strict=True)
+        ]
         return "slate: " + " ".join(cells) + ("  (streamed)" if streams.any() else "")

@@ -71,9 +71,9 @@ class CarouselVectorEnv(VectorEnv):
         if render_mode is not None:
             raise ValueError(f"CarouselVectorEnv does not render; got render_mode={render_mode!r}")
         self.num_envs = _positive_int("num_envs", num_envs)
-        self.max_episode_steps = (
-            None if max_episode_steps is None else _positive_int("max_episode_steps", max_episode_steps)
-        )
+        if max_episode_steps is not None:
+            max_episode_steps = _positive_int("max_episode_steps", max_episode_steps)
+        self.max_episode_steps = max_episode_steps
         self.sim = CarouselSimulator(
             users,
             catalog=catalog,

@@ -97,7 +97,9 @@ class Population:
         if not np.issubdtype(features.dtype, np.number) or np.issubdtype(
             features.dtype, np.complexfloating
         ):
-            raise TypeError(f"population `features` must be real numbers; got {_describe(features)}")
+            raise TypeError(
+                f"population `features` must be real numbers; got {_describe(features)}"
+            )
         if features.dtype != np.float32:
             features = features.astype(np.float32)
         # A memory-mapped file stays memory-mapped: only make an in-memory copy read-only.
@@ -115,7 +117,9 @@ class Population:
             )
         if segments.size and not np.issubdtype(segments.dtype, np.integer):
             if not np.all(np.mod(segments, 1) == 0):
-                raise TypeError(f"population `segments` must be integers; got {_describe(segments)}")
+                raise TypeError(
+                    f"population `segments` must be integers; got {_describe(segments)}"
+                )
         segments = np.ascontiguousarray(segments, dtype=np.int64)
         if isinstance(self.n_segments, bool) or not isinstance(self.n_segments, int | np.integer):
             raise TypeError(f"`n_segments` must be an int; got {self.n_segments!r}")
