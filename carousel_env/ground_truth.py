@@ -75,8 +75,7 @@ class GroundTruth:
         """
         if slate_size > self.catalog.n_items:
             raise ValueError(
-                f"`slate_size` ({slate_size}) exceeds the number of items "
-                f"({self.catalog.n_items})"
+                f"`slate_size` ({slate_size}) exceeds the number of items ({self.catalog.n_items})"
             )
         if slate_size not in self._top:
             self._top[slate_size] = self._compute_top(slate_size)

@@ -88,9 +88,7 @@ def _population_from_file(path: Path, seed: int, cache_dir: str | None) -> Popul
         n_segments = n_clusters
     else:
         n_segments = max(DEFAULT_N_SEGMENTS, int(segments.max()) + 1)
-    return Population(
-        features, segments, n_segments, name=path.name, meta={"source": str(path)}
-    )
+    return Population(features, segments, n_segments, name=path.name, meta={"source": str(path)})
 
 
 def load_population(

@@ -29,6 +29,7 @@ from carousel_env.data.population import Population
 
 __all__ = ["SyntheticConfig", "make_synthetic_population"]
 
+
 @functools.cache
 def _real_user_mean() -> np.ndarray:
     """Mean embedding (dim_0 ... dim_95) of the 9 real users shipped with the package."""
