@@ -49,11 +49,8 @@ __all__ = [
 
 def _first_success(success: np.ndarray) -> np.ndarray:
     """Keep only the leftmost True of each row: int8 array of the same shape."""
-    first = np.argmax(success, axis=-1)
-    any_success = success.any(axis=-1)
-    streams = np.zeros(success.shape, dtype=np.int8)
-    np.put_along_axis(streams, first[..., None], any_success[..., None].astype(np.int8), axis=-1)
-    return streams
+    # A success is the first of its row exactly when the running count of successes is 1.
+    return (success & (np.cumsum(success, axis=-1, dtype=np.int8) == 1)).view(np.int8)
 
 
 class ClickModel(ABC):

@@ -68,7 +68,9 @@ class CarouselSimulator:
 
         # Finite, symmetric bounds that hold every user: the smallest integer above the
         # largest |feature| (a per-dimension min/max would pin the bias column to [1, 1]).
-        bound = np.float32(np.ceil(np.abs(self.population.features).max()) + 1.0)
+        features = self.population.features
+        largest = max(float(features.max()), -float(features.min()))
+        bound = np.float32(np.ceil(largest) + 1.0)
         low = np.full(self.population.n_features, -bound, dtype=np.float32)
         high = np.full(self.population.n_features, bound, dtype=np.float32)
         self.single_observation_space = spaces.Dict(

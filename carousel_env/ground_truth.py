@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from scipy.special import expit
 
 from carousel_env.data.population import Catalog, Population
 
@@ -22,9 +23,8 @@ CHUNK_USERS = 32_768
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    # exp(-|z|) never overflows; this is the numerically stable logistic function.
-    e = np.exp(-np.abs(logits))
-    return np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    """The logistic function, numerically stable (SciPy's ufunc), in the input's dtype."""
+    return expit(logits)
 
 
 def stream_probabilities(

@@ -133,8 +133,7 @@ def validate_slates(
             f"slate items must lie in [0, {n_items}); got {bad[:5].tolist()} in {_show(array)}"
         )
     rows = array.reshape(-1, slate_size)
-    order = np.argsort(rows, axis=1, kind="stable")
-    ordered = np.take_along_axis(rows, order, axis=1)
+    ordered = np.sort(rows, axis=1)
     repeated = ordered[:, 1:] == ordered[:, :-1]
     if repeated.any():
         row, col = np.argwhere(repeated)[0]
