@@ -25,6 +25,7 @@ import sys
 import time
 
 import gymnasium as gym
+
 import carousel_env  # noqa: F401  (registers CarouselEnv-v0)
 
 _BUILD_SCRIPT = """
