@@ -249,21 +249,22 @@ def _load_npy(path: Path, what: str, *, mmap: bool) -> np.ndarray:
 
 @contextlib.contextmanager
 def _open_npz(path: Path, what: str) -> Iterator[np.lib.npyio.NpzFile]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except PermissionError:
-        raise
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as err:
-        raise ValueError(
-            f"{what} file {path} is not a readable .npz archive (corrupt or truncated?): {err}"
-        ) from err
-    if isinstance(archive, np.ndarray):
-        raise ValueError(f"{what} file {path} is an .npy array, not an .npz archive")
-    try:
-        with archive:
-            yield archive
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise ValueError(f"{what} file {path} is a corrupt .npz archive: {err}") from err
+    # The file is opened here rather than by np.load, which leaves its own handle open
+    # when the archive turns out to be corrupt.
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile) as err:
+            raise ValueError(
+                f"{what} file {path} is not a readable .npz archive (corrupt or truncated?): {err}"
+            ) from err
+        if isinstance(archive, np.ndarray):
+            raise ValueError(f"{what} file {path} is an .npy array, not an .npz archive")
+        try:
+            with archive:
+                yield archive
+        except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+            raise ValueError(f"{what} file {path} is a corrupt .npz archive: {err}") from err
 
 
 # --- CSV -----------------------------------------------------------------------------
@@ -316,7 +317,9 @@ def _read_csv(
                     raw = chunk.to_numpy(np.float64)
                     _check_finite_rows(raw, found, n_rows, what, path)
                     block = np.empty((raw.shape[0], len(columns) + bias), dtype=dtype)
-                    block[:, : len(columns)] = raw[:, where]
+                    # Overflow to inf is reported by _check_overflow below.
+                    with np.errstate(over="ignore"):
+                        block[:, : len(columns)] = raw[:, where]
                     if bias:
                         block[:, -1] = 1.0
                     _check_overflow(block, columns, n_rows, what, path)
@@ -555,10 +558,13 @@ def _user_features(array: np.ndarray, source: str) -> np.ndarray:
             )
         if array.dtype == np.float32 and array.flags.c_contiguous:
             return array
-        features = np.ascontiguousarray(array, dtype=np.float32)
+        # Values beyond the float32 range become inf and are reported just below.
+        with np.errstate(over="ignore"):
+            features = np.ascontiguousarray(array, dtype=np.float32)
     else:
         features = np.empty((array.shape[0], N_FEATURES), dtype=np.float32)
-        features[:, :N_USER_DIMS] = array
+        with np.errstate(over="ignore"):
+            features[:, :N_USER_DIMS] = array
         features[:, -1] = 1.0
     return _finite(features, source + " (converted to float32)")
 
