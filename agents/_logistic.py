@@ -109,13 +109,24 @@ def fit_map(
     q = prior_precision * reg
     y = rows.labels
 
+    row_group = np.repeat(np.arange(n_groups), np.diff(rows.starts))
+
     def evaluate(w: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        margin = y * rows.dot(w, groups)
-        diff = w - prior_mean
-        loss = 0.5 * np.einsum("gd,gd->g", q * diff, diff)
-        loss += -rows.sum_per_group(log_expit(margin))
-        coef = -y * expit(-margin)
-        grad = q * diff + rows.sum_rows(coef, groups)
+        """Loss and gradient of the listed groups (other entries are left at 0)."""
+        if groups.size == n_groups:
+            sel = slice(None)
+        else:
+            wanted = np.zeros(n_groups, dtype=bool)
+            wanted[groups] = True
+            sel = np.flatnonzero(wanted[row_group])
+        margin = y[sel] * rows.dot(w, groups)[sel]
+        coef = np.zeros(y.size)
+        coef[sel] = -y[sel] * expit(-margin)
+        loss = -np.bincount(row_group[sel], weights=log_expit(margin), minlength=n_groups)
+        diff = w[groups] - prior_mean[groups]
+        loss[groups] += 0.5 * np.einsum("gd,gd->g", q[groups] * diff, diff)
+        grad = rows.sum_rows(coef, groups)
+        grad[groups] += q[groups] * diff
         return loss, grad
 
     w = np.array(start, dtype=np.float64)
@@ -177,7 +188,15 @@ def fit_map(
             done = groups[ok]
             new_w[done], new_f[done], new_g[done] = trial[done], tf[done], tg[done]
             searching[idx[ok]] = False
-            step[idx[~ok]] *= 0.5
+            # Shrink by the minimiser of the quadratic through f(0), f'(0), f(step),
+            # kept within [0.1, 0.5] of the step (safeguarded backtracking).
+            bad = idx[~ok]
+            t = step[bad]
+            excess = tf[act[bad]] - f[act[bad]] - slope[bad] * t
+            with np.errstate(divide="ignore", invalid="ignore"):
+                guess = -slope[bad] * t * t / (2.0 * excess)
+            guess = np.where(np.isfinite(guess), guess, 0.5 * t)
+            step[bad] = np.clip(guess, 0.1 * t, 0.5 * t)
         failed = act[searching]
 
         # Curvature pairs, convergence tests, next iterate.

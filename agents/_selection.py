@@ -134,10 +134,11 @@ def top_l(scores: np.ndarray, slate_size: int) -> np.ndarray:
     """Indices of the ``slate_size`` largest scores of each row, largest first.
 
     Args:
-        scores: float array, shape (n_users, n_items).
+        scores: array of floats or integers, shape (n_users, n_items).
 
     Returns:
-        int64 array, shape (n_users, slate_size). Exact ties are resolved by position.
+        int64 array, shape (n_users, slate_size). Exact ties go to the smaller index
+        among those chosen (which tied items are chosen is up to ``np.argpartition``).
     """
     n_items = scores.shape[1]
     if slate_size < n_items:
@@ -145,17 +146,26 @@ def top_l(scores: np.ndarray, slate_size: int) -> np.ndarray:
     else:
         chosen = np.broadcast_to(np.arange(n_items), scores.shape).copy()
     picked = np.take_along_axis(scores, chosen, axis=1)
-    order = np.argsort(-picked, axis=1, kind="stable")
+    order = np.lexsort((chosen, -picked), axis=1)
     return np.take_along_axis(chosen, order, axis=1).astype(np.int64, copy=False)
+
+
+def tie_keys(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
+    """Distinct int64 keys ordered like ``scores``, exact ties ordered at random.
+
+    The float32 score's bits, made sortable as an integer, are followed by the item's rank
+    in a random permutation drawn once per call (shared by the rows): every tied item is
+    equally likely to come first for each user, and no two keys are equal.
+    """
+    bits = np.ascontiguousarray(scores, dtype=np.float32).view(np.int32)
+    sortable = (bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))).astype(np.int64)
+    n_items = scores.shape[1]
+    shift = max(1, int(n_items - 1).bit_length())
+    return (sortable << shift) | rng.permutation(n_items).astype(np.int64)[None, :]
 
 
 def top_l_random_ties(
     rng: np.random.Generator, scores: np.ndarray, slate_size: int
 ) -> np.ndarray:
-    """Like :func:`top_l`, with exact ties resolved by a random permutation of the items.
-
-    The permutation is drawn once per call (shared by the rows), so every tied item is
-    equally likely to win for each user; the draws of different users are not independent.
-    """
-    perm = rng.permutation(scores.shape[1])
-    return perm[top_l(scores[:, perm], slate_size)]
+    """Like :func:`top_l`, with exact ties resolved at random (see :func:`tie_keys`)."""
+    return top_l(tie_keys(rng, scores), slate_size)
