@@ -8,8 +8,9 @@ that come without them (a file without the ``segment`` column, a synthetic popul
 
 The algorithm is Lloyd's k-means with k-means++ seeding (Arthur and Vassilvitskii, "k-means++:
 the advantages of careful seeding", SODA 2007). Distances are computed block by block as
-``|x|^2 - 2 x.c + |c|^2`` with one float32 matrix product per block of users; centres are
-averaged in float64. Labels are cached on disk, keyed by a hash of the features.
+``|x|^2 - 2 x.c + |c|^2`` with one float32 matrix product per block of users; cluster sums
+come from one sparse one-hot product. Labels are cached on disk, keyed by a hash of the
+features.
 """
 
 from __future__ import annotations
@@ -258,32 +259,30 @@ def _assign(
         distance to that centre; sums: float64, shape (n_clusters, n_features), sum of the
         users of each cluster; counts: int64, shape (n_clusters,).
     """
-    n_users, n_features = points.shape
+    n_users = points.shape[0]
     n_clusters = centres.shape[0]
-    centres32 = centres.astype(np.float32)
+    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; the |x|^2 term does not change the nearest centre.
+    minus_two_centres = np.ascontiguousarray((-2.0 * centres).astype(np.float32).T)
     centre_sq = np.einsum("ij,ij->i", centres, centres).astype(np.float32)
 
     labels = np.empty(n_users, dtype=np.int64)
-    sq_dist = np.empty(n_users, dtype=np.float64)
-    sums = np.zeros((n_clusters, n_features), dtype=np.float64)
+    partial_min = np.empty(n_users, dtype=np.float32)
     step = max(1, _BLOCK_ELEMENTS // n_clusters)
     for start in range(0, n_users, step):
-        block = points[start : start + step]
-        rows = np.arange(block.shape[0])
-        # |x - c|^2 without the |x|^2 term, which does not change the nearest centre.
-        partial = block @ centres32.T
-        partial *= -2.0
+        partial = points[start : start + step] @ minus_two_centres
         partial += centre_sq
         nearest = partial.argmin(axis=1)
         labels[start : start + step] = nearest
-        sq_dist[start : start + step] = partial[rows, nearest] + sq_norms[start : start + step]
-        # Cluster sums as a sparse one-hot (n_clusters, block) product, in float64.
-        one_hot = sparse.csr_matrix(
-            (np.ones(block.shape[0]), (nearest, rows)), shape=(n_clusters, block.shape[0])
-        )
-        sums += one_hot @ block.astype(np.float64)
+        partial_min[start : start + step] = np.take_along_axis(partial, nearest[:, None], 1)[:, 0]
+    sq_dist = np.maximum(partial_min + sq_norms, 0.0)
 
-    np.maximum(sq_dist, 0.0, out=sq_dist)
+    # Cluster sums as one sparse one-hot (n_clusters, n_users) product. It accumulates in
+    # float32, the precision the assignment step works in; the error is negligible there.
+    one_hot = sparse.csc_matrix(
+        (np.ones(n_users, dtype=np.float32), labels, np.arange(n_users + 1)),
+        shape=(n_clusters, n_users),
+    )
+    sums = np.asarray(one_hot @ points, dtype=np.float64)
     counts = np.bincount(labels, minlength=n_clusters)
     return labels, sq_dist, sums, counts
 
