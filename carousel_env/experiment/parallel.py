@@ -12,6 +12,7 @@ atomically, so a child stopped mid-round loses only that round).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -19,11 +20,11 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-__all__ = ["RunFailedError", "limit_threads", "run_in_processes"]
+__all__ = ["RunFailedError", "blas_threads", "limit_threads", "run_in_processes"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,60 +40,89 @@ _THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
 )
 
-#: Entry points that set the thread count of the OpenBLAS builds NumPy and SciPy ship.
-_OPENBLAS_SETTERS = (
-    "openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-)
-
 
 class RunFailedError(RuntimeError):
     """A run raised an exception or its process died; the message names the run."""
 
 
-def _limit_loaded_openblas(n_threads: int) -> int:
-    """Set the thread count of every OpenBLAS already loaded; return how many were set."""
+def _loaded_openblas() -> list[ctypes.CDLL]:
+    """The OpenBLAS libraries loaded in this process (Linux; empty elsewhere)."""
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
     except OSError:
-        return 0
-    count = 0
+        return []
+    libraries = []
     for path in sorted(paths):
         try:
-            library = ctypes.CDLL(path)
+            libraries.append(ctypes.CDLL(path))
         except OSError:
             continue
-        for name in _OPENBLAS_SETTERS:
-            setter = getattr(library, name, None)
-            if setter is not None:
-                setter(ctypes.c_int(n_threads))
-                count += 1
-                break
-    return count
+    return libraries
+
+
+def _openblas_call(library: ctypes.CDLL, action: str, *args: int) -> int | None:
+    """Call ``<prefix>openblas_<action>_num_threads<suffix>``, whichever this build has."""
+    for prefix, suffix in (("", ""), ("", "64_"), ("scipy_", "64_"), ("scipy_", "")):
+        function = getattr(library, f"{prefix}openblas_{action}_num_threads{suffix}", None)
+        if function is not None:
+            return function(*(ctypes.c_int(arg) for arg in args))
+    return None
+
+
+def _set_threads(n_threads: int | dict) -> dict:
+    """Set BLAS/OpenMP/torch thread counts; return the previous ones (for a restore).
+
+    ``n_threads`` is one count for everything, or a dict returned by an earlier call.
+    """
+    previous: dict[str, Any] = {"env": {}, "openblas": [], "torch": None}
+    restore = n_threads if isinstance(n_threads, dict) else None
+    for variable in _THREAD_VARIABLES:
+        previous["env"][variable] = os.environ.get(variable)
+        value = restore["env"][variable] if restore else str(n_threads)
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
+    for number, library in enumerate(_loaded_openblas()):
+        previous["openblas"].append(_openblas_call(library, "get"))
+        counts = restore["openblas"] if restore else None
+        count = counts[number] if counts and number < len(counts) else n_threads
+        if isinstance(count, int):
+            _openblas_call(library, "set", count)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        previous["torch"] = torch.get_num_threads()
+        count = restore["torch"] if restore else n_threads
+        if count is not None:
+            torch.set_num_threads(count)
+    return previous
 
 
 def limit_threads(n_threads: int = 1) -> None:
-    """Keep BLAS and OpenMP thread pools of this process to ``n_threads`` threads.
+    """Keep BLAS, OpenMP and torch thread pools of this process to ``n_threads`` threads.
 
-    Uses ``threadpoolctl`` when it is installed; otherwise sets the loaded OpenBLAS
-    libraries directly (Linux) and torch's intra-op pool if torch is loaded. The
-    environment variables are set too, for libraries loaded afterwards.
+    Sets the loaded OpenBLAS libraries (the builds NumPy and SciPy ship) directly and
+    torch's intra-op pool if torch is loaded; sets the environment variables too, for
+    libraries loaded afterwards. With ``threadpoolctl`` installed, it limits every pool
+    that it knows (MKL, BLIS, OpenMP runtimes) as well.
     """
-    for variable in _THREAD_VARIABLES:
-        os.environ[variable] = str(n_threads)
+    _set_threads(n_threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        limited = _limit_loaded_openblas(n_threads)
-        logger.debug("limited %d OpenBLAS libraries to %d thread(s)", limited, n_threads)
-    else:
-        threadpool_limits(limits=n_threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(n_threads)
+        return
+    threadpool_limits(limits=n_threads)
+
+
+@contextlib.contextmanager
+def blas_threads(n_threads: int = 1) -> Iterator[None]:
+    """:func:`limit_threads` for the duration of a ``with`` block, then restore."""
+    previous = _set_threads(n_threads)
+    try:
+        yield
+    finally:
+        _set_threads(previous)
 
 
 def _child(

@@ -12,6 +12,10 @@ agent's ``state_dict()``, the environment's generator state and pending users, a
 curves so far. A run that is stopped (Ctrl-C, ``kill -9``, a crash) keeps every finished
 round, and ``resume=True`` continues it to exactly the curves an uninterrupted run gives.
 
+Independent runs go to ``jobs`` child processes (:mod:`carousel_env.experiment.parallel`).
+Every run computes with one BLAS thread, in a child or in this process, so the curves do
+not depend on ``jobs``.
+
 Output folder layout::
 
     config.json                      what was run (compared on resume)
@@ -44,7 +48,7 @@ import numpy as np
 from carousel_env.core import CarouselSimulator
 from carousel_env.data import Catalog, Population, load_catalog, load_population
 from carousel_env.experiment.config import AgentFactory, ExperimentConfig, agent_seed
-from carousel_env.experiment.parallel import run_in_processes
+from carousel_env.experiment.parallel import blas_threads, run_in_processes
 from carousel_env.experiment.results import ExperimentResult, RunCurves, atomic_write_bytes
 from carousel_env.vector_env import CarouselVectorEnv
 
@@ -443,8 +447,11 @@ def _execute(tasks: list[_Task], jobs: int, *, total: int, done: int, progress: 
         total=total, initial=done, unit="round", desc="carousel-env run", disable=not progress
     ) as bar:
         if jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                bar.set_postfix_str(f"{task.agent}, seed {task.seed}")
-                _play(task, bar.update)
+            # One BLAS thread here too, as in the children: the same arithmetic whatever
+            # `jobs` is, and the agents measured no faster with more threads.
+            with blas_threads(1):
+                for task in tasks:
+                    bar.set_postfix_str(f"{task.agent}, seed {task.seed}")
+                    _play(task, bar.update)
         else:
             run_in_processes(tasks, _play, jobs=jobs, on_progress=bar.update, label=str)
