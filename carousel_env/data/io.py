@@ -325,7 +325,8 @@ def _read_csv(
                     _check_overflow(block, columns, n_rows, what, path)
                     blocks.append(block)
                     if optional_at is not None:
-                        extras.append(raw[:, optional_at])
+                        # A copy: a view would keep the whole float64 chunk alive.
+                        extras.append(raw[:, optional_at].copy())
                     n_rows += raw.shape[0]
     except _NonNumeric as err:
         raise _locate_non_numeric(path, what, found, n_rows, err.__cause__) from None
