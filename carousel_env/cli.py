@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.handler(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, OSError) as error:
         print(f"carousel-env {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

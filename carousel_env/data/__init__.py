@@ -80,7 +80,7 @@ def _population_from_file(path: Path, seed: int, cache_dir: str | None) -> Popul
 
         n_clusters = min(DEFAULT_N_SEGMENTS, features.shape[0])
         segments = kmeans_segments(
-            np.asarray(features[:, :-1]),
+            features,  # the constant bias column shifts no distance: no copy needed
             n_clusters,
             seed=seed,
             cache_dir=resolve_cache_dir(cache_dir) / "segments",
