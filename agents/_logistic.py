@@ -158,8 +158,9 @@ def fit_map(
         newest = slots[:, 0]
         s_new, y_new = s_hist[act, newest], y_hist[act, newest]
         yy = np.einsum("gd,gd->g", y_new, y_new)
-        gamma = np.where(n_pairs[act] > 0, np.einsum("gd,gd->g", s_new, y_new) / np.where(
-            yy > 0, yy, 1.0), 1.0)
+        gamma = np.where(
+            n_pairs[act] > 0, np.einsum("gd,gd->g", s_new, y_new) / np.where(yy > 0, yy, 1.0), 1.0
+        )
         direction *= gamma[:, None]
         for k in reversed(range(memory)):
             slot = slots[:, k]

@@ -164,8 +164,6 @@ def tie_keys(rng: np.random.Generator, scores: np.ndarray) -> np.ndarray:
     return (sortable << shift) | rng.permutation(n_items).astype(np.int64)[None, :]
 
 
-def top_l_random_ties(
-    rng: np.random.Generator, scores: np.ndarray, slate_size: int
-) -> np.ndarray:
+def top_l_random_ties(rng: np.random.Generator, scores: np.ndarray, slate_size: int) -> np.ndarray:
     """Like :func:`top_l`, with exact ties resolved at random (see :func:`tie_keys`)."""
     return top_l(tie_keys(rng, scores), slate_size)

@@ -15,18 +15,16 @@ The two readings (``feedback=``) of the RecSys 2020 paper (Bendada, Salha, Bonte
 "Carousel Personalization in Music Streaming Apps with Contextual Bandits",
 arXiv:2009.06546) and of the code published with it:
 
-========================  ==========================================  ==================================
-                          ``"paper"``                                 ``"published-code"``
-========================  ==========================================  ==================================
-visit without a stream    only the first ``l_init`` slots count as    all ``slate_size`` slots count as
-(cascade update)          failed displays                             failed displays
-shuffle of the first      in ``act``, the first ``l_init`` slots of   the slates of the first ``l_init``
-``l_init`` cards          every slate are put in random order         users of the batch are permuted
-                                                                      among those users (the published
-                                                                      code shuffles rows, not slots), so
-                                                                      no slate is reordered
-linear TS precision       ``P = sigmoid(x . m)``                      ``P = sigmoid(x . m - 1)``
-========================  ==========================================  ==================================
+1. Visits without a stream, under the cascade update: ``"paper"`` counts only the first
+   ``l_init`` slots as failed displays; ``"published-code"`` counts all ``slate_size``
+   slots (the code's test for "no stream" never fires).
+2. The shuffle of the first ``l_init`` cards: ``"paper"`` puts the first ``l_init`` slots
+   of every slate in random order in ``act``; ``"published-code"`` permutes the slates
+   of the first ``l_init`` users of the batch among those users, as the code's
+   ``np.random.shuffle(recos[0:l_init])`` does (it shuffles rows, not slots), so no
+   slate is reordered.
+3. Linear Thompson sampling's precision update: ``"paper"`` uses P = sigmoid(x . m),
+   ``"published-code"`` uses P = sigmoid(x . m - 1).
 """
 
 from __future__ import annotations
@@ -276,7 +274,9 @@ class Agent(abc.ABC):
             "name": self.name,
             "params": dict(self.params),
             "rng": _jsonable(self.rng.bit_generator.state),
-            "state": {key: np.array(value, copy=True) for key, value in self._learned_state().items()},
+            "state": {
+                key: np.array(value, copy=True) for key, value in self._learned_state().items()
+            },
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -346,7 +346,7 @@ class Agent(abc.ABC):
     # -- validation -----------------------------------------------------------------------
 
     def _read_observation(self, observation: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Return the batch ``{"n_users", "segment"?, "features"?}`` and whether it was one user."""
+        """The batch ``{"n_users", "segment"?, "features"?}`` and whether it was one user."""
         if not isinstance(observation, Mapping):
             raise TypeError(
                 f"`observation` must be a dict with keys {list(self.uses)}; got "
@@ -435,8 +435,7 @@ class Agent(abc.ABC):
         expected = (shape[1],) if single else shape
         if streams.shape != expected:
             raise ValueError(
-                f"`streams` must have the shape of `slates` {expected}; got shape "
-                f"{streams.shape}"
+                f"`streams` must have the shape of `slates` {expected}; got shape {streams.shape}"
             )
         streams = np.atleast_2d(streams)
         if streams.dtype != bool:

@@ -91,9 +91,16 @@ class LinearThompson(_LinearAgent):
         )
         self.lbfgs_steps = check_int("lbfgs_steps", lbfgs_steps, minimum=1)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, n_features=self.n_features,
-            prior_bias_mean=self.prior_bias_mean, prior_precision=self.prior_precision,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            n_features=self.n_features,
+            prior_bias_mean=self.prior_bias_mean,
+            prior_precision=self.prior_precision,
             lbfgs_steps=self.lbfgs_steps,
         )
 
@@ -171,9 +178,16 @@ class LinearGreedy(LinearThompson):
         feedback: str = "paper",
     ) -> None:
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            n_features=n_features, prior_bias_mean=prior_bias_mean,
-            prior_precision=prior_precision, lbfgs_steps=lbfgs_steps, cascade=cascade,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            n_features=n_features,
+            prior_bias_mean=prior_bias_mean,
+            prior_precision=prior_precision,
+            lbfgs_steps=lbfgs_steps,
+            cascade=cascade,
             feedback=feedback,
         )
 
@@ -225,9 +239,16 @@ class LinUCB(_LinearAgent):
         self.alpha = check_float("alpha", alpha, low=0.0)
         self.ridge = check_float("ridge", ridge, low=0.0, low_open=True)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, n_features=self.n_features,
-            alpha=self.alpha, ridge=self.ridge,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            n_features=self.n_features,
+            alpha=self.alpha,
+            ridge=self.ridge,
         )
 
     def _init_learning(self) -> None:

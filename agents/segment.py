@@ -40,7 +40,11 @@ class RandomAgent(Agent):
     ) -> None:
         self.feedback = check_feedback(feedback)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
             feedback=self.feedback,
         )
 
@@ -58,9 +62,7 @@ class RandomAgent(Agent):
     def _read_observation(self, observation):
         # Random needs neither key; still accept either observation form.
         if not hasattr(observation, "get"):
-            raise TypeError(
-                f"`observation` must be a dict; got {type(observation).__name__}"
-            )
+            raise TypeError(f"`observation` must be a dict; got {type(observation).__name__}")
         for key in ("segment", "features"):
             if key in observation:
                 value = np.asarray(observation[key])
@@ -148,13 +150,21 @@ class ExploreThenCommitSegment(SegmentAgent):
     ) -> None:
         self.m = check_int("m", m, minimum=0)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, m=self.m,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            m=self.m,
         )
 
     def _act_batch(self, batch: dict[str, Any]) -> np.ndarray:
         deficit = np.maximum(self.m - self.displays_count, 0)
-        slates = ranked_slates(self.rng, (deficit, self.means()), batch["segment"], self.slate_size)
+        slates = ranked_slates(
+            self.rng, (deficit, self.means()), batch["segment"], self.slate_size
+        )
         return self.shuffle_first(slates)
 
 
@@ -190,8 +200,14 @@ class EpsilonGreedySegment(SegmentAgent):
     ) -> None:
         self.epsilon = check_float("epsilon", epsilon, low=0.0, high=1.0)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, epsilon=self.epsilon,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            epsilon=self.epsilon,
         )
 
     def _act_batch(self, batch: dict[str, Any]) -> np.ndarray:

@@ -132,9 +132,7 @@ def beta_top_l(
     dv = rng.beta(a[ds, dc], b[ds, dc])
 
     # 4. users with at least L known values above tau: top-L among the known ones.
-    known = np.bincount(er, minlength=n_users) + np.bincount(
-        dr[dv > tau[ds]], minlength=n_users
-    )
+    known = np.bincount(er, minlength=n_users) + np.bincount(dr[dv > tau[ds]], minlength=n_users)
     short = known < slate_size
     slates = np.empty((n_users, slate_size), dtype=np.int64)
 
@@ -208,8 +206,14 @@ class ThompsonSegment(SegmentAgent):
         self.prior_alpha = check_float("prior_alpha", prior_alpha, low=0.0, low_open=True)
         self.prior_beta = check_float("prior_beta", prior_beta, low=0.0, low_open=True)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, prior_alpha=self.prior_alpha,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            prior_alpha=self.prior_alpha,
             prior_beta=self.prior_beta,
         )
 

@@ -111,8 +111,14 @@ class KLUCBSegment(SegmentAgent):
     ) -> None:
         self.precision = check_float("precision", precision, low=0.0, low_open=True)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, precision=self.precision,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            precision=self.precision,
         )
 
     def _init_learning(self) -> None:
@@ -183,8 +189,15 @@ class CascadeKLUCB(SegmentAgent):
         self.c = check_float("c", c, low=0.0)
         self.precision = check_float("precision", precision, low=0.0, low_open=True)
         super().__init__(
-            n_items, slate_size, n_segments=n_segments, l_init=l_init, seed=seed,
-            cascade=cascade, feedback=feedback, c=self.c, precision=self.precision,
+            n_items,
+            slate_size,
+            n_segments=n_segments,
+            l_init=l_init,
+            seed=seed,
+            cascade=cascade,
+            feedback=feedback,
+            c=self.c,
+            precision=self.precision,
         )
 
     def _init_learning(self) -> None:
