@@ -69,6 +69,27 @@ class GroupedRows:
             out[g] = coef[lo:hi] @ (block * block if squared else block)
         return out
 
+    def logistic_terms(
+        self, weights: np.ndarray, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per listed group, sum_j log(1 + exp(-y_j x_j . w_g)) and its gradient in w_g.
+
+        One pass over each group's rows (both products while the block is in cache).
+
+        Returns:
+            (loss (n_groups,), gradient (n_groups, n_features)); unlisted groups are 0.
+        """
+        loss = np.zeros(self.n_groups)
+        grad = np.zeros((self.n_groups, self.features.shape[1]))
+        for g in groups:
+            lo, hi = self.starts[g], self.starts[g + 1]
+            block, label = self.features[lo:hi], self.labels[lo:hi]
+            margin = label * (block @ weights[g])
+            loss[g] = -log_expit(margin).sum()
+            grad[g] = (label * expit(-margin)) @ block
+        grad[groups] *= -1.0
+        return loss, grad
+
     def sum_per_group(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values, self.starts[:-1]) if values.size else np.zeros(0)
 
@@ -107,25 +128,12 @@ def fit_map(
     if not regularize_last:
         reg[-1] = 0.0
     q = prior_precision * reg
-    y = rows.labels
-
-    row_group = np.repeat(np.arange(n_groups), np.diff(rows.starts))
 
     def evaluate(w: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Loss and gradient of the listed groups (other entries are left at 0)."""
-        if groups.size == n_groups:
-            sel = slice(None)
-        else:
-            wanted = np.zeros(n_groups, dtype=bool)
-            wanted[groups] = True
-            sel = np.flatnonzero(wanted[row_group])
-        margin = y[sel] * rows.dot(w, groups)[sel]
-        coef = np.zeros(y.size)
-        coef[sel] = -y[sel] * expit(-margin)
-        loss = -np.bincount(row_group[sel], weights=log_expit(margin), minlength=n_groups)
+        loss, grad = rows.logistic_terms(w, groups)
         diff = w[groups] - prior_mean[groups]
         loss[groups] += 0.5 * np.einsum("gd,gd->g", q[groups] * diff, diff)
-        grad = rows.sum_rows(coef, groups)
         grad[groups] += q[groups] * diff
         return loss, grad
 
