@@ -125,12 +125,31 @@ def blas_threads(n_threads: int = 1) -> Iterator[None]:
         _set_threads(previous)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), e.g. by ``kill -9``.
+
+    Without it, children of a killed parent would play on and write checkpoints that a
+    ``--resume`` started meanwhile also writes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _child(
     connection: Connection,
     worker: Callable[[T, Callable[[int], None]], None],
     task: T,
     n_threads: int | None,
+    parent: int,
 ) -> None:
+    _die_with_parent(parent)
     # The parent handles Ctrl-C for everyone; a child must not die half-way through it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if n_threads is not None:
@@ -233,7 +252,7 @@ class _Child:
     ) -> _Child:
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=_child, args=(sender, worker, task, n_threads), daemon=True
+            target=_child, args=(sender, worker, task, n_threads, os.getpid()), daemon=True
         )
         process.start()
         sender.close()  # the child holds the only sending end: EOF when it exits
