@@ -7,20 +7,9 @@ whose Bernoulli(p) draw succeeds (at most one stream per visit).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.special import expit
-
-# pytest puts tests/ on sys.path, where this folder would shadow the `agents` package as a
-# namespace package: put the repository root first and forget such a shadow.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("agents"), "__file__", "") is None:
-    del sys.modules["agents"]
 
 N_ITEMS, SLATE, N_SEGMENTS, L_INIT, N_FEATURES = 20, 3, 2, 2, 4
 
