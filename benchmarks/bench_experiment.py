@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.n_users is not None:
         arguments += ["--n-users", str(args.n_users)]
     print(f"carousel-env run {' '.join(arguments)}  ({os.cpu_count()} cpus)")
+    # Other work on the machine slows every figure below: show how busy it was.
+    load_before = os.getloadavg()[0]
 
     repeats = [run_once(arguments) for _ in range(args.repeat)]
     print(repeats[-1]["table"])
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r[key] for r in repeats)
 
     print(f"repeats:                     {len(repeats)}")
+    print(f"load average (1 min):        {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"wall time, median:           {median('wall_s'):.1f} s  (target < 300 s)")
     print(f"  of which setup (users, optimum): {median('setup_s'):.1f} s")
     print(f"peak memory, summed PSS:     {median('peak_pss_mb'):,.0f} MB  (target < 3,000 MB)")

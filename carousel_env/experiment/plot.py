@@ -19,8 +19,22 @@ from carousel_env.experiment.results import ExperimentResult, atomic_write_bytes
 
 __all__ = ["plot_regret"]
 
-#: Line styles cycled with the colours, so that twelve curves stay distinguishable.
-_STYLES = ("-", "--", "-.", ":")
+#: Line styles cycled with the colours, so that many curves stay distinguishable.
+_STYLES = ("-", "-.", ":")
+
+#: Suffix of the presets that differ from another only by the no-cascade update.
+_VARIANT = "-no-cascade"
+
+
+def _style(agent: str, agents: list[str]) -> tuple[str, str]:
+    """Colour and line style: a no-cascade variant is its twin's colour, dashed."""
+    base = agent.removesuffix(_VARIANT)
+    bases = list(dict.fromkeys(name.removesuffix(_VARIANT) for name in agents))
+    number = bases.index(base)
+    colour = f"C{number % 10}"
+    if agent.endswith(_VARIANT) and base in agents:
+        return colour, "--"
+    return colour, _STYLES[(number // 10) % len(_STYLES)]
 
 
 def _as_dict(results: ExperimentResult | Mapping[str, Any] | str | os.PathLike) -> dict:
@@ -65,17 +79,20 @@ def plot_regret(
     rounds = np.asarray(data["rounds"])
     config = data.get("config", {})
 
-    figure = Figure(figsize=(8.0, 5.5), dpi=120)
+    figure = Figure(figsize=(10.0, 5.5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    colours = [f"C{i}" for i in range(10)] + ["black", "grey"]
-    for number, (agent, entry) in enumerate(data["agents"].items()):
-        colour = colours[number % len(colours)]
-        style = _STYLES[(number // len(colours)) % len(_STYLES)]
-        axes.plot(rounds, entry[curve], color=colour, linestyle=style, lw=1.6, label=agent)
+    # Every curve starts at (0, 0): no regret before the first round.
+    x = np.concatenate([[0], rounds])
+    for agent, entry in data["agents"].items():
+        colour, style = _style(agent, list(data["agents"]))
+        y = np.concatenate([[0.0], entry[curve]])
+        axes.plot(x, y, color=colour, linestyle=style, lw=1.6, label=agent)
         band = entry.get(f"{curve}_band")
         if band is not None:
-            axes.fill_between(rounds, band["low"], band["high"], color=colour, alpha=0.18, lw=0)
+            low = np.concatenate([[0.0], band["low"]])
+            high = np.concatenate([[0.0], band["high"]])
+            axes.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
 
     seeds = data.get("seeds", [])
     if title is None:
@@ -87,12 +104,12 @@ def plot_regret(
     axes.set_title(title, fontsize=10)
     axes.set_xlabel("Round")
     axes.set_ylabel("Cumulative regret" if curve == "cumulative_regret" else "Expected regret")
-    axes.set_xlim(rounds[0] - 1 if rounds.size > 1 else 0, rounds[-1])
+    axes.set_xlim(0, rounds[-1])
     axes.set_ylim(bottom=0)
     axes.ticklabel_format(axis="y", style="plain")
     axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left", frameon=False)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.tight_layout()
 
     buffer = io.BytesIO()

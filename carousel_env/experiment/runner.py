@@ -140,6 +140,10 @@ def prepare_output(
             "continue the experiment in it, or choose another --out"
         )
 
+    if resume:
+        # Temporary files of writes cut short by a kill: never the latest state.
+        for stale in (out / "checkpoints").glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     try:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):

@@ -167,9 +167,13 @@ def test_crashed_run_keeps_finished_rounds_and_resumes_exactly(population, tmp_p
     assert state["round"] == 3
     assert len(state["curves"]["regret"]) == 3
     assert not list((tmp_path / "crashed" / "checkpoints").glob(".*.tmp"))
+    # What a kill in the middle of a write leaves: resume removes it.
+    stale = tmp_path / "crashed" / "checkpoints" / ".greedy--seed-1.pkl.x1y2.tmp"
+    stale.write_bytes(b"half a pickle")
 
     run_experiment(["random", "greedy"], rounds=5, out=tmp_path / "crashed", resume=True, **common)
     assert curves_of(tmp_path / "crashed") == curves_of(tmp_path / "straight")
+    assert not stale.exists()
 
 
 def test_outputs_are_written_and_readable(population, tmp_path):
