@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,12 +83,15 @@ def run_once(arguments: list[str]) -> dict:
         out = Path(folder) / "out"
         command = [sys.executable, "-m", "carousel_env.cli", "run", *arguments]
         command += ["--out", str(out), "--no-progress"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         sampler = TreeSampler(process.pid)
         sampler.start()
         stdout, _ = process.communicate()
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         sampler.stopped.set()
         sampler.join()
         if process.returncode != 0:
@@ -95,6 +99,7 @@ def run_once(arguments: list[str]) -> dict:
         results = json.loads((out / "results.json").read_text())
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "setup_s": results["meta"]["setup_s"],
         "peak_pss_mb": sampler.peak_pss_kb / 1024,
         "peak_rss_sum_mb": sampler.peak_rss_kb / 1024,
@@ -139,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average (1 min):        {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"wall time, median:           {median('wall_s'):.1f} s  (target < 300 s)")
     print(f"  of which setup (users, optimum): {median('setup_s'):.1f} s")
+    cpus = os.cpu_count() or 1
+    print(
+        f"CPU time of the process tree: {median('cpu_s'):.1f} s  (on {cpus} idle cores the "
+        f"wall time could not be below {median('cpu_s') / cpus:.1f} s)"
+    )
     print(f"peak memory, summed PSS:     {median('peak_pss_mb'):,.0f} MB  (target < 3,000 MB)")
     print(f"peak memory, summed RSS:     {median('peak_rss_sum_mb'):,.0f} MB  (upper bound)")
     print(f"processes at most:           {max(r['processes'] for r in repeats)}")

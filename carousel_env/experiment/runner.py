@@ -447,7 +447,12 @@ def _execute(tasks: list[_Task], jobs: int, *, total: int, done: int, progress: 
     """Play the tasks here (one job) or in child processes, with a progress bar."""
     from tqdm.auto import tqdm
 
-    with tqdm(
+    class Bar(tqdm):
+        # No monitor thread: children are forked from this process, and forking a process
+        # that runs threads can copy a held lock into the child.
+        monitor_interval = 0
+
+    with Bar(
         total=total, initial=done, unit="round", desc="carousel-env run", disable=not progress
     ) as bar:
         if jobs == 1 or len(tasks) <= 1:
