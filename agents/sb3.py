@@ -455,7 +455,15 @@ class SB3Agent(Agent):
                     self.model.train(self.model.gradient_steps, batch_size=self.model.batch_size)
             else:
                 self.model.rollout_buffer = self._round_buffer(observation, pending, rewards)
-                self.model.train()
+                # A2C normalises advantages by their std, NaN for a single visit (PPO skips
+                # that case itself): a lone visit trains on its raw advantage instead.
+                normalize = getattr(self.model, "normalize_advantage", False)
+                if self.algorithm == "a2c" and n_users < 2:
+                    self.model.normalize_advantage = False
+                try:
+                    self.model.train()
+                finally:
+                    self.model.normalize_advantage = normalize
                 # The round's buffer (n_users x n_items floats) is not needed any more.
                 self.model.rollout_buffer = None
         self.model.num_timesteps += n_users
