@@ -142,6 +142,10 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _child(
     connection: Connection,
     worker: Callable[[T, Callable[[int], None]], None],
@@ -152,6 +156,9 @@ def _child(
     _die_with_parent(parent)
     # The parent handles Ctrl-C for everyone; a child must not die half-way through it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent stops children with SIGTERM: exit through Python, so that a checkpoint
+    # being written removes its temporary file.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if n_threads is not None:
         limit_threads(n_threads)
     try:

@@ -28,6 +28,7 @@ Limitations: checkpoints are pickles; load only folders you trust.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -38,7 +39,7 @@ import platform
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,53 @@ def run_experiment(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"`jobs` must be an int of at least 1; got {jobs!r}")
     out = prepare_output(out, config, resume=resume)
+    with _folder_lock(out):
+        return _run_in_folder(
+            config,
+            out,
+            jobs=jobs,
+            resume=resume,
+            plot=plot,
+            progress=progress,
+            data_dir=data_dir,
+            agent_factory=agent_factory,
+        )
+
+
+@contextlib.contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` (POSIX), so that two runs never share a folder.
+
+    The kernel drops the lock when the holder dies, even by ``kill -9``.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / ".lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"output folder {os.fspath(out)!r} is in use by another carousel-env run; "
+                "wait for it to finish or stop it first"
+            ) from None
+        yield
+
+
+def _run_in_folder(
+    config: ExperimentConfig,
+    out: Path,
+    *,
+    jobs: int,
+    resume: bool,
+    plot: bool,
+    progress: bool,
+    data_dir: str | os.PathLike | None,
+    agent_factory: AgentFactory | None,
+) -> ExperimentResult:
+    """The body of :func:`run_experiment`, once the arguments and the folder are checked."""
     started = time.perf_counter()
 
     # The population and its optimum are built here, once, before any child is forked.

@@ -1,4 +1,4 @@
-"""``kill -9`` in the middle of ``carousel-env run``: finished rounds survive, resume is exact."""
+"""``kill -9`` or Ctrl-C during ``carousel-env run``: finished rounds survive, resume is exact."""
 
 from __future__ import annotations
 
@@ -49,25 +49,39 @@ def curves(out) -> dict:
     }
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="kill -9 of a process tree, Linux")
-def test_kill_9_then_resume_gives_the_uninterrupted_curves(tmp_path, capsys):
-    killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "carousel_env.cli", "run", *ARGS, "--out", str(killed)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@pytest.mark.skipif(sys.platform != "linux", reason="signals to a process tree, Linux")
+@pytest.mark.parametrize(
+    ("how", "exit_code"),
+    [("kill -9", -signal.SIGKILL), ("ctrl-c", 130)],
+    ids=["kill-9-parent", "ctrl-c-whole-group"],
+)
+def test_stopped_run_then_resume_gives_the_uninterrupted_curves(tmp_path, how, exit_code):
+    stopped = tmp_path / "stopped"
+    command = [sys.executable, "-m", "carousel_env.cli", "run", *ARGS, "--out", str(stopped)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 60
-    while min(rounds_played(killed)) < 3 and process.poll() is None:
+    while min(rounds_played(stopped)) < 3 and process.poll() is None:
         assert time.monotonic() < deadline, "the run did not start"
         time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    if how == "kill -9":
+        os.kill(process.pid, signal.SIGKILL)  # the parent only, as `kill -9 PID` does
+    else:
+        os.killpg(process.pid, signal.SIGINT)  # the whole group, as Ctrl-C in a terminal
+    _, error = process.communicate(timeout=60)
 
-    at_kill = rounds_played(killed)
-    assert min(at_kill) >= 3 and max(at_kill) < ROUNDS, f"killed too late: {at_kill}"
+    assert process.returncode == exit_code
+    if how == "ctrl-c":
+        assert "interrupted; every finished round is kept in" in error.decode()
+        assert "--resume --out" in error.decode()
+    at_stop = rounds_played(stopped)
+    assert min(at_stop) >= 3 and max(at_stop) < ROUNDS, f"stopped too late: {at_stop}"
     time.sleep(0.5)
-    # The children died with their parent: nothing advances after the kill.
-    assert rounds_played(killed) == at_kill
-    assert not (killed / "results.json").exists()
+    # The children died with their parent: nothing advances after the stop.
+    assert rounds_played(stopped) == at_stop
+    assert not (stopped / "results.json").exists()
 
-    assert main(["run", *ARGS, "--out", str(killed), "--resume"]) == 0
+    assert main(["run", *ARGS, "--out", str(stopped), "--resume"]) == 0
     assert main(["run", *ARGS, "--out", str(tmp_path / "straight")]) == 0
-    assert curves(killed) == curves(tmp_path / "straight")
+    assert curves(stopped) == curves(tmp_path / "straight")

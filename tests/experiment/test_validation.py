@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -195,3 +196,16 @@ def test_config_is_frozen_and_describes_itself(population):
     assert config.to_dict()["users"] == "synthetic"
     with pytest.raises(AttributeError):
         config.rounds = 3  # type: ignore[misc]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file locks")
+def test_a_folder_in_use_by_another_run_is_refused(population, tmp_path):
+    import fcntl
+
+    out = tmp_path / "out"
+    run_experiment("random", users=population, out=out, **SMALL)
+    with open(out / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running experiment holds it
+        with pytest.raises(ValueError, match="is in use by another carousel-env run"):
+            run_experiment("random", users=population, out=out, resume=True, **SMALL)
+    run_experiment("random", users=population, out=out, resume=True, **SMALL)
