@@ -21,15 +21,28 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "Run agents on the carousel environment and write their regret curves "
         "(results.json, curves.csv, regret.png). With no option: the paper's experiment."
     )
+    try:
+        import agents
+
+        names = f"; names: {', '.join(agents.list_agents())}"
+    except ImportError:  # the agents package ships with carousel-env; a broken install
+        names = ""
     what = parser.add_argument_group("what to run")
     what.add_argument(
         "--agents",
         default="paper",
-        help="comma-separated agent names, or 'paper' for the twelve presets (default)",
+        metavar="NAMES",
+        help=f"comma-separated agent names, or 'paper' for the twelve presets (default){names}",
     )
-    what.add_argument("--rounds", type=int, default=100, help="rounds per run (default 100)")
     what.add_argument(
-        "--users-per-round", type=int, default=20_000, help="users per round (default 20000)"
+        "--rounds", type=int, default=100, metavar="N", help="rounds per run (default 100)"
+    )
+    what.add_argument(
+        "--users-per-round",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="users per round (default 20000)",
     )
     what.add_argument(
         "--seeds",
@@ -50,27 +63,50 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     env.add_argument(
         "--users",
         default="synthetic",
+        metavar="USERS",
         help="population: synthetic (default), deezer-small, deezer, or a user file",
     )
     env.add_argument(
-        "--n-users", type=int, default=None, help="synthetic population size (default 974960)"
+        "--n-users",
+        type=int,
+        default=None,
+        metavar="N",
+        help="synthetic population size (default 974960)",
     )
-    env.add_argument("--population-seed", type=int, default=0, help="seed of synthetic users")
+    env.add_argument(
+        "--population-seed", type=int, default=0, metavar="SEED", help="seed of synthetic users"
+    )
     env.add_argument("--click-model", choices=["cascade", "swipe"], default="cascade")
     env.add_argument(
-        "--swipe-probability", type=float, default=0.8, help="swipe model only (default 0.8)"
+        "--swipe-probability",
+        type=float,
+        default=0.8,
+        metavar="P",
+        help="swipe model only (default 0.8)",
     )
-    env.add_argument("--slate-size", type=int, default=12, help="cards per slate (default 12)")
-    env.add_argument("--l-init", type=int, default=3, help="cards on screen (default 3)")
-    env.add_argument("--data-dir", default=None, help="cache folder for downloaded data")
+    env.add_argument(
+        "--slate-size", type=int, default=12, metavar="L", help="cards per slate (default 12)"
+    )
+    env.add_argument(
+        "--l-init", type=int, default=3, metavar="L", help="cards on screen (default 3)"
+    )
+    env.add_argument(
+        "--data-dir", default=None, metavar="DIR", help="cache folder for downloaded data"
+    )
 
     output = parser.add_argument_group("output and execution")
-    output.add_argument("--out", default=None, help="output folder (default results/<timestamp>)")
+    output.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default results/<timestamp>)"
+    )
     output.add_argument(
         "--resume", action="store_true", help="continue the experiment already in --out"
     )
     output.add_argument(
-        "--jobs", type=int, default=None, help="parallel processes (default min(2, runs))"
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel processes (default min(2, runs))",
     )
     output.add_argument("--no-plot", action="store_true", help="do not write regret.png")
     output.add_argument("--no-progress", action="store_true", help="no progress bar")
