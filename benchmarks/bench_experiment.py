@@ -152,21 +152,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak memory, summed PSS:     {median('peak_pss_mb'):,.0f} MB  (target < 3,000 MB)")
     print(f"peak memory, summed RSS:     {median('peak_rss_sum_mb'):,.0f} MB  (upper bound)")
     print(f"processes at most:           {max(r['processes'] for r in repeats)}")
-    print("\nseconds per round, median over repeats (act + env step + update):")
+    print("\nseconds per round, median over repeats (wall: act + env step + update; and CPU):")
     agents = list(repeats[0]["seconds_per_round"])
     width = max(map(len, agents))
-    print(f"  {'agent':<{width}}  {'total':>7}  {'act':>7}  {'update':>7}  {'env':>7}")
+    keys = ("seconds_per_round", "act_s_per_round", "update_s_per_round", "env_s_per_round")
+    keys += ("cpu_s_per_round",)
+    print(
+        f"  {'agent':<{width}}  "
+        + "  ".join(f"{h:>7}" for h in ("total", "act", "update"))
+        + f"  {'env':>7}  {'cpu':>7}"
+    )
+    cpu_per_round = {}
     for agent in agents:
         cells = [
-            statistics.median(r["seconds_per_round"][agent][key] for r in repeats)
-            for key in (
-                "seconds_per_round",
-                "act_s_per_round",
-                "update_s_per_round",
-                "env_s_per_round",
-            )
+            statistics.median(r["seconds_per_round"][agent][key] for r in repeats) for key in keys
         ]
+        cpu_per_round[agent] = cells[-1]
         print(f"  {agent:<{width}}  " + "  ".join(f"{cell:7.3f}" for cell in cells))
+
+    # What the same work would take on idle cores: each run costs its CPU time, and runs go
+    # to the first free worker, longest first (close to the runner's order).
+    jobs = args.jobs or min(2, len(agents))
+    workers = [0.0] * jobs
+    for cost in sorted((c * rounds for c in cpu_per_round.values()), reverse=True):
+        workers[workers.index(min(workers))] += cost
+    print(
+        f"\nestimated wall time on {jobs} idle cores, from the CPU times: "
+        f"{median('setup_s') + max(workers):.0f} s (setup included)"
+    )
     return 0
 
 

@@ -53,6 +53,7 @@ CSV_COLUMNS = (
     "act_s",
     "update_s",
     "env_s",
+    "cpu_s",
 )
 
 
@@ -110,6 +111,9 @@ class RunCurves:
         act_s: float64 (rounds,), seconds in ``agent.act``.
         update_s: float64 (rounds,), seconds in ``agent.update``.
         env_s: float64 (rounds,), seconds in ``env.step``.
+        cpu_s: float64 (rounds,), CPU seconds of the process over the whole round (act,
+            step and update): unlike the wall-clock times above, it hardly grows when
+            other programs compete for the cores.
     """
 
     agent: str
@@ -120,6 +124,7 @@ class RunCurves:
     act_s: np.ndarray
     update_s: np.ndarray
     env_s: np.ndarray
+    cpu_s: np.ndarray
 
     @property
     def n_rounds(self) -> int:
@@ -144,11 +149,12 @@ class RunCurves:
             act_s=np.asarray(arrays["act_s"], dtype=np.float64),
             update_s=np.asarray(arrays["update_s"], dtype=np.float64),
             env_s=np.asarray(arrays["env_s"], dtype=np.float64),
+            cpu_s=np.asarray(arrays["cpu_s"], dtype=np.float64),
         )
 
     def truncated(self, rounds: int) -> RunCurves:
         """The first ``rounds`` rounds of this run."""
-        fields = ("regret", "expected_regret", "streams", "act_s", "update_s", "env_s")
+        fields = ("regret", "expected_regret", "streams", "act_s", "update_s", "env_s", "cpu_s")
         return RunCurves.from_arrays(
             self.agent, self.seed, {name: getattr(self, name)[:rounds] for name in fields}
         )
@@ -161,6 +167,7 @@ class RunCurves:
             "act_s": self.act_s.tolist(),
             "update_s": self.update_s.tolist(),
             "env_s": self.env_s.tolist(),
+            "cpu_s": self.cpu_s.tolist(),
         }
 
 
@@ -218,14 +225,16 @@ class ExperimentResult:
         return mean_band(self._matrix(agent, name))
 
     def timings(self, agent: str) -> dict[str, float]:
-        """Mean seconds per round of ``act``, ``update``, the env step, and their sum."""
+        """Mean seconds per round of ``act``, ``update``, the env step, their sum, and CPU."""
         act = float(self._matrix(agent, "act_s").mean())
         update = float(self._matrix(agent, "update_s").mean())
         env = float(self._matrix(agent, "env_s").mean())
+        cpu = float(self._matrix(agent, "cpu_s").mean())
         return {
             "act_s_per_round": act,
             "update_s_per_round": update,
             "env_s_per_round": env,
+            "cpu_s_per_round": cpu,
             "seconds_per_round": act + update + env,
         }
 
@@ -334,6 +343,7 @@ class ExperimentResult:
                     run.act_s.tolist(),
                     run.update_s.tolist(),
                     run.env_s.tolist(),
+                    run.cpu_s.tolist(),
                     strict=True,
                 )
                 for number, values in enumerate(columns, start=1):

@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 #: The per-round arrays a checkpoint keeps.
-CURVE_FIELDS = ("regret", "expected_regret", "streams", "act_s", "update_s", "env_s")
+CURVE_FIELDS = ("regret", "expected_regret", "streams", "act_s", "update_s", "env_s", "cpu_s")
 
 
 def default_out(now: datetime.datetime | None = None) -> Path:
@@ -233,6 +233,7 @@ def _play(task: _Task, report: Callable[[int], None]) -> None:
         curves = {name: list(state["curves"][name]) for name in CURVE_FIELDS}
 
     for _ in range(len(curves["regret"]), config.rounds):
+        cpu_start = time.process_time()
         start = time.perf_counter()
         slates = agent.act(observation)
         acted = time.perf_counter()
@@ -240,6 +241,7 @@ def _play(task: _Task, report: Callable[[int], None]) -> None:
         stepped = time.perf_counter()
         agent.update(observation, slates, info["streams"])
         updated = time.perf_counter()
+        cpu = time.process_time() - cpu_start
 
         optimal = float(info["optimal_reward"].sum())
         streams = int(np.count_nonzero(rewards))
@@ -249,6 +251,7 @@ def _play(task: _Task, report: Callable[[int], None]) -> None:
         curves["act_s"].append(acted - start)
         curves["env_s"].append(stepped - acted)
         curves["update_s"].append(updated - stepped)
+        curves["cpu_s"].append(cpu)
         observation = next_observation
 
         checkpoint = {

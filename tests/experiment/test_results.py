@@ -25,6 +25,7 @@ def run(agent: str, seed: int, regret: list[float]) -> RunCurves:
             "act_s": [0.5] * n,
             "update_s": [0.25] * n,
             "env_s": [0.125] * n,
+            "cpu_s": [0.75] * n,
         },
     )
 
@@ -77,7 +78,7 @@ def test_write_and_plot_from_the_written_file(result, tmp_path):
     paths = result.write(tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["agents"]["a"]["per_seed"]["1"]["cumulative_regret"] == [120.0, 200.0]
-    assert paths["csv"].read_text().splitlines()[1] == "a,0,1,100.0,99.0,10,0.5,0.25,0.125"
+    assert paths["csv"].read_text().splitlines()[1] == "a,0,1,100.0,99.0,10,0.5,0.25,0.125,0.75"
 
     for source in (result, data, tmp_path, paths["json"]):
         png = plot_regret(source, tmp_path / "figure.png", curve="cumulative_expected_regret")

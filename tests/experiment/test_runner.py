@@ -218,6 +218,7 @@ def test_outputs_are_written_and_readable(population, tmp_path):
         "act_s_per_round",
         "update_s_per_round",
         "env_s_per_round",
+        "cpu_s_per_round",
         "seconds_per_round",
     }
     per_seed = np.array([entry["per_seed"][s]["cumulative_regret"] for s in "012"])
