@@ -41,9 +41,11 @@ Importing this module needs Stable-Baselines3 and PyTorch (``pip install
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import io
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -72,6 +74,8 @@ from carousel_env.wrappers import ACTION_ADAPTERS, adapter_action_space, repair_
 from carousel_env.wrappers import scores_to_slates as _scores_to_slates
 
 __all__ = ["ALGORITHMS", "DEFAULTS", "SB3Agent"]
+
+logger = logging.getLogger(__name__)
 
 #: The SB3 algorithm class of each agent name.
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
@@ -231,6 +235,12 @@ class SB3Agent(Agent):
         n_features: length of a user's taste vector (97 for the Deezer data).
         torch_threads: passed to ``torch.set_num_threads`` (process-wide), or None to
             leave torch's setting alone.
+        fixed_log_std: PPO and A2C with the score adapter: keep the policy's per-item log
+            standard deviation at ``policy_kwargs["log_std_init"]`` instead of learning it
+            (no effect on SAC or the multidiscrete adapter). Only the ranking of the scores
+            matters, so a fixed noise scale loses nothing: exploration fades as the learned
+            score gaps grow. A learned one moves all 862 log-densities at once, and a shift
+            of 0.1 makes PPO's probability ratio overflow float32 (NaN parameters).
         feedback: accepted for the runner's sake and ignored (see the module docstring).
         **hyperparams: constructor arguments of the SB3 algorithm (``learning_rate``,
             ``n_epochs``, ``batch_size``, ``ent_coef``, ``policy_kwargs``, ...; for SAC
@@ -261,6 +271,7 @@ class SB3Agent(Agent):
         action: str = "score",
         n_features: int = 97,
         torch_threads: int | None = 1,
+        fixed_log_std: bool = True,
         feedback: str | None = None,
         **hyperparams: Any,
     ) -> None:
@@ -289,6 +300,9 @@ class SB3Agent(Agent):
         self.algorithm = algorithm
         self.action = action
         self.n_features = n_features
+        if not isinstance(fixed_log_std, bool | np.bool_):
+            raise TypeError(f"`fixed_log_std` must be a bool; got {fixed_log_std!r}")
+        self.fixed_log_std = bool(fixed_log_std)
         self.hyperparams = _check_hyperparams(algorithm, hyperparams)
         super().__init__(
             n_items,
@@ -300,6 +314,7 @@ class SB3Agent(Agent):
             action=action,
             n_features=n_features,
             torch_threads=torch_threads,
+            fixed_log_std=self.fixed_log_std,
             feedback=feedback,
             **self.hyperparams,
         )
@@ -319,6 +334,7 @@ class SB3Agent(Agent):
         torch_seed = int(self.rng.integers(0, 2**63))
         self._torch_state = th.Generator().manual_seed(torch_seed).get_state()
         self._pending: dict[str, Any] | None = None
+        self.skipped_updates = 0
         with self._own_torch_rng():
             self.model = self._build_model()
         self._attach()
@@ -355,6 +371,10 @@ class SB3Agent(Agent):
     def _attach(self) -> None:
         """Give the model a silent logger and the buffers the agent's generator."""
         self.model.set_logger(Logger(folder=None, output_formats=[]))
+        log_std = getattr(self.model.policy, "log_std", None)
+        if self.fixed_log_std and isinstance(log_std, th.nn.Parameter):
+            # No gradient, so the optimiser leaves it at log_std_init (see the class doc).
+            log_std.requires_grad_(False)
         if self.algorithm == "sac":
             self.model.replay_buffer.rng = self.rng
 
@@ -452,7 +472,7 @@ class SB3Agent(Agent):
                 buffer = self.model.replay_buffer
                 buffer.extend(observation, pending["actions"], rewards)
                 if buffer.size() >= self.model.batch_size:
-                    self.model.train(self.model.gradient_steps, batch_size=self.model.batch_size)
+                    self._train_safely(self.model.gradient_steps, self.model.batch_size)
             else:
                 self.model.rollout_buffer = self._round_buffer(observation, pending, rewards)
                 # A2C normalises advantages by their std, NaN for a single visit (PPO skips
@@ -461,12 +481,42 @@ class SB3Agent(Agent):
                 if self.algorithm == "a2c" and n_users < 2:
                     self.model.normalize_advantage = False
                 try:
-                    self.model.train()
+                    self._train_safely()
                 finally:
                     self.model.normalize_advantage = normalize
                 # The round's buffer (n_users x n_items floats) is not needed any more.
                 self.model.rollout_buffer = None
         self.model.num_timesteps += n_users
+
+    def _train_safely(self, *args: Any) -> None:
+        """``model.train(*args)``, undone if it leaves a non-finite parameter.
+
+        Too large a step can overflow the log-probabilities of an 862-dimensional action
+        (PPO's probability ratio is their exponentiated difference) and turn every weight
+        into NaN, which nothing recovers from. The round's update is then dropped, with a
+        warning in the log, and the agent carries on with its previous weights.
+        """
+        before = copy.deepcopy(self.model.get_parameters())
+        entropy_coef = getattr(self.model, "log_ent_coef", None)  # SAC's, outside the policy
+        entropy_before = None if entropy_coef is None else entropy_coef.detach().clone()
+        self.model.train(*args)
+        tensors = [
+            *self.model.policy.parameters(),
+            *([] if entropy_coef is None else [entropy_coef]),
+        ]
+        if all(bool(th.isfinite(tensor).all()) for tensor in tensors):
+            return
+        self.model.set_parameters(before, exact_match=True)
+        if entropy_coef is not None:
+            with th.no_grad():
+                entropy_coef.copy_(entropy_before)
+        self.skipped_updates += 1
+        logger.warning(
+            "%s: a training step produced non-finite weights; the update of this round was "
+            "undone (%d so far). A smaller learning_rate or fewer n_epochs avoids it.",
+            self.name,
+            self.skipped_updates,
+        )
 
     def _round_buffer(
         self, observation: dict[str, np.ndarray], pending: dict[str, Any], rewards: np.ndarray
@@ -505,6 +555,7 @@ class SB3Agent(Agent):
         state = {
             "model": np.frombuffer(raw.getvalue(), dtype=np.uint8),
             "torch_rng": self._torch_state.numpy(),
+            "skipped_updates": np.array(self.skipped_updates, dtype=np.int64),
         }
         if self.algorithm == "sac":
             state.update(self.model.replay_buffer.stored())
@@ -516,6 +567,7 @@ class SB3Agent(Agent):
             self.model = algorithm.load(io.BytesIO(state["model"].tobytes()), device="cpu")
         self._torch_state = th.from_numpy(np.array(state["torch_rng"], dtype=np.uint8))
         self._pending = None
+        self.skipped_updates = int(state["skipped_updates"])
         self._attach()
         if self.algorithm == "sac":
             self.model.replay_buffer.restore(state)

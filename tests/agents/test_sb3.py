@@ -236,6 +236,31 @@ def test_on_policy_round_is_one_step_of_one_visit_episodes(sb3, name, make_world
     assert agent.model.num_timesteps == 30
 
 
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_an_update_that_breaks_the_weights_is_undone(sb3, name, make_world, caplog):
+    world = make_world(8)
+    agent = make(name, world, **({"batch_size": 8} if name == "sac" else {}))
+    play(agent, world, 1)
+    before = [p.detach().clone() for p in agent.model.policy.parameters()]
+    real_train = agent.model.train
+
+    def poisoned_train(*args):
+        real_train(*args)
+        with th.no_grad():
+            next(agent.model.policy.parameters()).fill_(float("nan"))
+
+    agent.model.train = poisoned_train
+    with caplog.at_level("WARNING", logger="agents.sb3"):
+        play(agent, world, 1)
+    after = list(agent.model.policy.parameters())
+    assert all(th.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert agent.skipped_updates == 1
+    assert "the update of this round was undone (1 so far)" in caplog.text
+    agent.model.train = real_train
+    play(agent, world, 1)  # and it carries on
+    assert agent.state_dict()["state"]["skipped_updates"] == 1
+
+
 def test_sac_replay_buffer_fills_a_round_at_a_time_and_wraps(sb3, make_world):
     world = make_world(3)
     agent = make("sac", world, buffer_size=100, batch_size=16)
