@@ -18,10 +18,11 @@ not depend on ``jobs``.
 
 Output folder layout::
 
-    config.json                      what was run (compared on resume)
+    config.json                         what was run (compared on resume)
     checkpoints/<agent>--seed-<s>.pkl   one per run, replaced after every round
-    results.json, curves.csv         written when every run has finished
-    regret.png                       the cumulative regret figure
+    results.json, curves.csv            written when every run has finished
+    regret.png                          the cumulative regret figure
+    .lock                               held while a run uses the folder
 
 Limitations: checkpoints are pickles; load only folders you trust.
 """
