@@ -128,6 +128,35 @@ class CarouselVectorEnv(VectorEnv):
             "segment": observation["segment"],
         }
 
+    def get_state(self) -> dict[str, Any]:
+        """What the env needs to continue bit for bit: generator, pending users, clock.
+
+        Together with :meth:`set_state` this lets a long experiment be checkpointed and
+        resumed to exactly the result of an uninterrupted run.
+        """
+        if self._users is None:
+            raise gym.error.ResetNeeded("call reset() before get_state()")
+        return {
+            "bit_generator": self.np_random.bit_generator.state,
+            "users": self._users.copy(),
+            "elapsed": self._elapsed,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Restore a :meth:`get_state` snapshot; returns the pending users' observation."""
+        users = np.asarray(state["users"], dtype=np.intp)
+        if users.shape != (self.num_envs,) or not (
+            0 <= users.min() and users.max() < self.sim.population.n_users
+        ):
+            raise ValueError(
+                f"`state['users']` must hold {self.num_envs} user indices in "
+                f"[0, {self.sim.population.n_users}); got shape {users.shape}"
+            )
+        self.np_random.bit_generator.state = state["bit_generator"]
+        self._users = users.copy()
+        self._elapsed = int(state["elapsed"])
+        return self.sim.observe(self._users)
+
     def step(
         self, actions: np.ndarray
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:

@@ -122,3 +122,21 @@ def test_reset_refuses_one_seed_per_user(small_population):
     envs = CarouselVectorEnv(num_envs=3, users=small_population)
     with pytest.raises(TypeError, match="one int for the whole batch"):
         envs.reset(seed=[1, 2, 3])
+
+
+def test_get_state_then_set_state_continues_bit_for_bit(small_population):
+    straight = CarouselVectorEnv(num_envs=50, users=small_population)
+    straight.reset(seed=8)
+    straight.step(straight.action_space.sample())
+    state = straight.get_state()
+    slates = np.tile(np.arange(12), (50, 1))
+    expected = straight.step(slates)
+
+    resumed = CarouselVectorEnv(num_envs=50, users=small_population)
+    resumed.reset(seed=123)
+    resumed.set_state(state)
+    got = resumed.step(slates)
+    np.testing.assert_array_equal(expected[0]["features"], got[0]["features"])
+    np.testing.assert_array_equal(expected[4]["streams"], got[4]["streams"])
+    with pytest.raises(ValueError, match=r"`state\['users'\]` must hold 50 user indices"):
+        resumed.set_state({**state, "users": state["users"][:3]})

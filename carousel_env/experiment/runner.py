@@ -180,19 +180,12 @@ class _Task:
 
 def _env_state(env: CarouselVectorEnv) -> dict[str, Any]:
     """What the vector env needs to continue bit for bit: generator, pending users, clock."""
-    return {
-        "bit_generator": env.np_random.bit_generator.state,
-        "users": np.array(env._users),
-        "elapsed": int(env._elapsed),
-    }
+    return env.get_state()
 
 
 def _restore_env(env: CarouselVectorEnv, state: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Put a reset env back in a saved state; return the pending users' observation."""
-    env.np_random.bit_generator.state = state["bit_generator"]
-    env._users = np.array(state["users"], dtype=np.intp)
-    env._elapsed = int(state["elapsed"])
-    return env.sim.observe(env._users)
+    return env.set_state(dict(state))
 
 
 def _make_env(config: ExperimentConfig, population: Population, catalog: Catalog):

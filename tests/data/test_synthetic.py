@@ -28,7 +28,8 @@ def test_shape_dtype_bias_and_provenance():
     assert population.features.dtype == np.float32
     assert (population.features[:, -1] == 1.0).all()
     assert population.segments.min() >= 0 and population.segments.max() < 7
-    assert population.meta["seed"] == 0 and population.meta["user_spread"] == 0.5
+    assert population.meta["seed"] == 0
+    assert population.meta["user_spread"] == SyntheticConfig().user_spread
     with pytest.raises(ValueError, match="read-only"):
         population.features[0, 0] = 1.0
 
