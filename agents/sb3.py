@@ -82,12 +82,14 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC
 
 #: Hyper-parameters that differ from SB3's defaults (any constructor argument of the
 #: algorithm can be overridden through ``make_agent(..., name=value)``). A round of
-#: 20,000 users is one rollout, so minibatches are large and PPO makes several epochs.
+#: 20,000 users is one rollout. PPO makes one large step per round, on the whole round:
+#: with the 862-dimensional score action, further clipped epochs or smaller minibatches
+#: learned more slowly in every setting tried (docs/sb3.md has the figures).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": {
-        "learning_rate": 1e-3,
-        "n_epochs": 10,
-        "batch_size": 1_000,
+        "learning_rate": 0.02,
+        "n_epochs": 1,
+        "batch_size": 20_000,
         "policy_kwargs": {"net_arch": [64, 64], "log_std_init": 0.0},
     },
     "a2c": {
@@ -237,10 +239,13 @@ class SB3Agent(Agent):
             leave torch's setting alone.
         fixed_log_std: PPO and A2C with the score adapter: keep the policy's per-item log
             standard deviation at ``policy_kwargs["log_std_init"]`` instead of learning it
-            (no effect on SAC or the multidiscrete adapter). Only the ranking of the scores
-            matters, so a fixed noise scale loses nothing: exploration fades as the learned
-            score gaps grow. A learned one moves all 862 log-densities at once, and a shift
-            of 0.1 makes PPO's probability ratio overflow float32 (NaN parameters).
+            (no effect on SAC or the multidiscrete adapter). A learned one moves all 862
+            log-densities at once: a shift of 0.1 makes PPO's probability ratio overflow
+            float32 (NaN weights) as soon as a round is trained in several epochs or
+            minibatches. With the default single step per round the ratio is exactly 1
+            and learning it is safe (and learned faster in our runs); set True for
+            multi-epoch settings. Only the ranking of the scores matters, so a fixed noise
+            scale loses little: exploration fades as the learned score gaps grow.
         feedback: accepted for the runner's sake and ignored (see the module docstring).
         **hyperparams: constructor arguments of the SB3 algorithm (``learning_rate``,
             ``n_epochs``, ``batch_size``, ``ent_coef``, ``policy_kwargs``, ...; for SAC
@@ -271,7 +276,7 @@ class SB3Agent(Agent):
         action: str = "score",
         n_features: int = 97,
         torch_threads: int | None = 1,
-        fixed_log_std: bool = True,
+        fixed_log_std: bool = False,
         feedback: str | None = None,
         **hyperparams: Any,
     ) -> None:

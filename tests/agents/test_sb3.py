@@ -431,11 +431,12 @@ def _cumulative_expected_regret(agent, population, catalog, rounds=30, users=200
 
 
 def test_ppo_beats_random_on_an_easy_instance(sb3):
-    """Measured with seed 0: PPO 1,363 and random 3,380 (expected regret, 30 rounds of 200
+    """Measured with seed 0: PPO 490 and random 3,380 (expected regret, 30 rounds of 200
     users). Expected regret carries no click noise, and both agents see the same users, so
-    the only randomness left is the agents' own; the bound 0.6 x random leaves room for it
-    (random's per-round regret is a sum over 200 users of about 0.56 each, with a standard
-    deviation of about 2 per round, far below the gap)."""
+    the only randomness left is the agents' own. Random's round is a sum of 200 visits'
+    regrets of about 0.56 each, with a standard deviation of about 0.1 per visit, so its
+    30-round total varies by about sqrt(6,000) x 0.1 = 8: the bound 0.5 x random = 1,690
+    sits far from both figures."""
     population, catalog = _three_good_items()
     kwargs = {"n_items": 20, "slate_size": 3, "n_segments": 4, "seed": 0}
     random_regret = _cumulative_expected_regret(
@@ -444,7 +445,7 @@ def test_ppo_beats_random_on_an_easy_instance(sb3):
     ppo_regret = _cumulative_expected_regret(
         agents.make_agent("ppo", n_features=5, **kwargs), population, catalog
     )
-    assert ppo_regret < 0.6 * random_regret, (ppo_regret, random_regret)
+    assert ppo_regret < 0.5 * random_regret, (ppo_regret, random_regret)
 
 
 # -- the example ------------------------------------------------------------------------
