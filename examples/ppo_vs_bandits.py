@@ -40,9 +40,9 @@ def build_agent(name: str, *, ppo_params: dict[str, Any], **kwargs: Any) -> agen
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     budget = parser.add_argument_group("budget")
-    budget.add_argument("--rounds", type=int, default=20, help="rounds (default 20)")
+    budget.add_argument("--rounds", type=int, default=50, help="rounds (default 50)")
     budget.add_argument(
-        "--users-per-round", type=int, default=10_000, help="users per round (default 10000)"
+        "--users-per-round", type=int, default=20_000, help="users per round (default 20000)"
     )
     budget.add_argument(
         "--n-users", type=int, default=200_000, help="synthetic population (default 200000)"
