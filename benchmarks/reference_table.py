@@ -22,6 +22,7 @@ Figures written to ``--docs``: ``regret_published_code.png`` and ``regret_paper.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pickle
 from collections.abc import Sequence
@@ -77,11 +78,16 @@ def finished_runs(folder: Path) -> tuple[dict[tuple[str, int], RunCurves], dict]
             with path.open("rb") as file:
                 state = pickle.load(file)  # noqa: S301  (our own runner's checkpoints)
             if state["round"] >= config["rounds"]:
-                curves = {
-                    name: state["curves"][name][: config["rounds"]] for name in state["curves"]
-                }
-                runs[agent, seed] = RunCurves.from_arrays(agent, seed, curves)
+                runs[agent, seed] = _curves(agent, seed, state["curves"], config["rounds"])
     return runs, config
+
+
+def _curves(agent: str, seed: int, stored: dict, rounds: int) -> RunCurves:
+    """A checkpoint's curves as RunCurves; a curve an older runner did not record is NaN."""
+    names = [f.name for f in dataclasses.fields(RunCurves) if f.name not in ("agent", "seed")]
+    missing = np.full(rounds, np.nan)
+    arrays = {name: stored[name][:rounds] if name in stored else missing for name in names}
+    return RunCurves.from_arrays(agent, seed, arrays)
 
 
 def _cell(values: list[float]) -> str:

@@ -16,9 +16,9 @@ Where the defaults come from: they were fitted (``benchmarks/calibrate_populatio
 to two published curves of the paper's Figure 2, read with the agents' published-code
 feedback: after 100 rounds of 20,000 users, cumulative regret about 1,310,000 for
 ``random`` and about 160,000 for ``ts-seg-pessimistic`` (and about 13,000 in round 1).
-With population seed 0 they give, over run seeds 0, 1 and 2, about 1.32 million and
-160,000 (docs/population.md has the figures); the mean user-optimal expected reward
-(12 cards, cascade) is about 0.76.
+With population seed 0 they give, as means over run seeds 0, 1 and 2, 1,319,000 and
+156,000, and 13,200 in round 1 (docs/population.md has the figures); the mean
+user-optimal expected reward (12 cards, cascade) is about 0.76.
 
 What the population is not: its parameters were fitted to those two aggregate curves,
 not to the real users' distribution (only 9 real users are public, and the synthetic
