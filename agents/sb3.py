@@ -259,7 +259,7 @@ class SB3Agent(Agent):
     Limitations: ``update`` must follow the ``act`` that produced its slates (the
     algorithm needs the action behind each slate, not just the slate); a ``state_dict``
     taken between the two drops the pending round. The SAC replay buffer is saved in
-    full (about 3.5 KB per visit with 862 items: ``buffer_size=40_000`` is about 140 MB).
+    full (about 3.9 KB per visit with 862 items: ``buffer_size=40_000`` is about 155 MB).
     """
 
     uses: ClassVar[tuple[str, ...]] = ("features", "segment")
@@ -301,14 +301,15 @@ class SB3Agent(Agent):
         n_features = check_int("n_features", n_features, minimum=1)
         if torch_threads is not None:
             torch_threads = check_int("torch_threads", torch_threads, minimum=1)
-            th.set_num_threads(torch_threads)
+        if not isinstance(fixed_log_std, bool | np.bool_):
+            raise TypeError(f"`fixed_log_std` must be a bool; got {fixed_log_std!r}")
+        self.hyperparams = _check_hyperparams(algorithm, hyperparams)
         self.algorithm = algorithm
         self.action = action
         self.n_features = n_features
-        if not isinstance(fixed_log_std, bool | np.bool_):
-            raise TypeError(f"`fixed_log_std` must be a bool; got {fixed_log_std!r}")
         self.fixed_log_std = bool(fixed_log_std)
-        self.hyperparams = _check_hyperparams(algorithm, hyperparams)
+        if torch_threads is not None:
+            th.set_num_threads(torch_threads)
         super().__init__(
             n_items,
             slate_size,
