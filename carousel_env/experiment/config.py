@@ -50,8 +50,13 @@ def agent_seed(seed: int, agent: str) -> int:
 
 def _known_agents() -> tuple[tuple[str, ...], tuple[str, ...]]:
     import agents
+    from agents.registry import LAZY_SB3
 
-    return tuple(agents.list_agents()), tuple(agents.PAPER_PRESETS)
+    # The SB3 names load on demand (they need the sb3 extra), so list_agents() omits them.
+    names = tuple(agents.list_agents())
+    return names + tuple(name for name in LAZY_SB3 if name not in names), tuple(
+        agents.PAPER_PRESETS
+    )
 
 
 def resolve_agent_names(

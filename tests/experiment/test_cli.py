@@ -122,3 +122,30 @@ def test_bad_choices_are_refused_by_the_parser(capsys):
         main(["run", "--feedback", "code"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'code' (choose from" in capsys.readouterr().err
+
+
+def test_run_accepts_the_sb3_agent_names(tmp_path, capsys):
+    pytest.importorskip("stable_baselines3")
+    code = main(
+        [
+            "run",
+            "--agents",
+            "a2c,random",
+            "--rounds",
+            "2",
+            "--users-per-round",
+            "200",
+            "--users",
+            "synthetic",
+            "--n-users",
+            "500",
+            "--jobs",
+            "1",
+            "--no-progress",
+            "--no-plot",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    assert "a2c" in capsys.readouterr().out
