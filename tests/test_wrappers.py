@@ -194,6 +194,13 @@ def test_scores_to_slates_single_row_and_ties_by_index():
     assert scores_to_slates(np.array([0.5, 1.0, 0.5, 1.0, 0.5]), 3).tolist() == [1, 3, 0]
     assert scores_to_slates(np.ones(6), 6).tolist() == [0, 1, 2, 3, 4, 5]
     assert scores_to_slates(np.array([[0.0, 2.0]]), 1).tolist() == [[1]]
+    # Zero and minus zero are equal scores: the lower index first.
+    assert scores_to_slates(np.array([0.0, -0.0, 1.0, -0.0]), 3).tolist() == [2, 0, 1]
+
+
+def test_scores_to_slates_of_no_users():
+    slates = scores_to_slates(np.zeros((0, 10), dtype=np.float32), 3)
+    assert slates.shape == (0, 3) and slates.dtype == np.int64
 
 
 @pytest.mark.parametrize(
