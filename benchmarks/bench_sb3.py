@@ -4,19 +4,26 @@ Usage::
 
     python benchmarks/bench_sb3.py                 # throughput, median of 5 runs
     python benchmarks/bench_sb3.py --quick         # 3 runs, smaller rounds
+    python benchmarks/bench_sb3.py --policy sb3    # SB3's own MultiInputPolicy only
     python benchmarks/bench_sb3.py --paper-run     # also PPO, 100 rounds of 20,000 users
 
 Figures, in user-visits per second (a visit is one user shown one slate):
 
 - ``PPO.learn``: SB3's own training loop, rollouts plus gradient steps, on
   :class:`~carousel_env.sb3_vec.CarouselSB3VecEnv` (one native batched environment,
-  ``--users`` users per step) and on ``DummyVecEnv`` over ``--dummy-envs`` single
-  ``CarouselEnv`` instances inside ``ScoreSlateWrapper``. Both collect the same number of
-  visits per rollout (``n_steps`` x envs) and train with the same minibatches and epochs,
-  so their gradient work is identical;
+  ``--users`` users per step) and on ``DummyVecEnv`` over single ``CarouselEnv`` instances
+  inside ``ScoreSlateWrapper``, for each width in ``--dummy-envs``. Every set-up collects
+  the same number of visits per rollout (``n_steps`` x envs) and trains with the same
+  policy, hyper-parameters, minibatches and epochs, so their gradient work is identical;
 - ``rollouts``: the rollout-collection part of the same ``learn`` calls (timed by a
-  callback), where the two differ;
+  callback), where they differ;
 - ``VecEnv.step``: stepping with fixed random score actions, no policy.
+
+Each policy in ``--policy`` is measured on every set-up: ``fast``
+(:class:`~carousel_env.sb3_vec.FastMultiInputPolicy`, the same Gaussian computed in fewer
+passes) and ``sb3`` (SB3's ``MultiInputPolicy``). The per-visit breakdown of the batched
+set-up is printed too: environment step, the rest of the rollout (policy forward,
+sampling, SB3's clipping and buffer), and training.
 
 ``--paper-run`` plays PPO beside ``random`` and ``ts-seg-pessimistic`` through the experiment
 runner for 100 rounds of 20,000 users on the default population and prints the final
@@ -50,8 +57,11 @@ except ImportError as error:
 
 from carousel_env import CarouselEnv
 from carousel_env.data import make_synthetic_population
-from carousel_env.sb3_vec import CarouselSB3VecEnv
+from carousel_env.sb3_vec import CarouselSB3VecEnv, FastMultiInputPolicy
 from carousel_env.wrappers import ScoreSlateWrapper
+
+#: The policies compared, by their --policy names.
+POLICIES = {"fast": FastMultiInputPolicy, "sb3": "MultiInputPolicy"}
 
 
 class RolloutTimer(BaseCallback):
@@ -72,9 +82,9 @@ class RolloutTimer(BaseCallback):
         return True
 
 
-def learn_throughput(venv, n_steps: int, rollouts: int, ppo_params: dict[str, Any]):
+def learn_throughput(venv, policy, n_steps: int, rollouts: int, ppo_params: dict[str, Any]):
     """Visits per second of PPO.learn and of its rollouts, after one warm-up rollout."""
-    model = PPO("MultiInputPolicy", venv, n_steps=n_steps, seed=0, device="cpu", **ppo_params)
+    model = PPO(policy, venv, n_steps=n_steps, seed=0, device="cpu", **ppo_params)
     per_rollout = n_steps * venv.num_envs
     model.learn(per_rollout)
     timer = RolloutTimer()
@@ -106,40 +116,57 @@ def bench_throughput(args: argparse.Namespace) -> dict[str, Any]:
     population = make_synthetic_population(n_users=args.population)
     ppo_params = {"batch_size": args.batch_size, "n_epochs": args.n_epochs}
     ppo_params["policy_kwargs"] = {"log_std_init": -2.0}
-    users, dummies = args.users, args.dummy_envs
-    if users % dummies:
-        raise SystemExit(f"--users ({users}) must be a multiple of --dummy-envs ({dummies})")
+    users = args.users
+    for dummies in args.dummy_envs:
+        if users % dummies:
+            raise SystemExit(f"--users ({users}) must be a multiple of --dummy-envs ({dummies})")
+    load_before = os.getloadavg()[0]
 
-    batched = CarouselSB3VecEnv(num_envs=users, users=population)
-    dummy = DummyVecEnv(
-        [lambda: ScoreSlateWrapper(CarouselEnv(users=population)) for _ in range(dummies)]
-    )
-    table = {}
-    for name, venv, n_steps in (
-        ("batched", batched, 1),
-        ("dummy", dummy, users // dummies),
-    ):
-        learn, rollouts = median_of(
-            args.runs, lambda v=venv, s=n_steps: learn_throughput(v, s, args.rollouts, ppo_params)
+    setups = {"batched": (CarouselSB3VecEnv(num_envs=users, users=population), 1)}
+    for dummies in args.dummy_envs:
+        venv = DummyVecEnv(
+            [lambda: ScoreSlateWrapper(CarouselEnv(users=population)) for _ in range(dummies)]
         )
+        setups[f"dummy-{dummies}"] = (venv, users // dummies)
+
+    steps_table = {}
+    for name, (venv, _) in setups.items():
         steps = max(1, args.step_visits // venv.num_envs)
-        (step,) = median_of(args.runs, lambda v=venv, s=steps: (step_throughput(v, s),))
-        table[name] = {"learn": learn, "rollouts": rollouts, "step": step}
+        (steps_table[name],) = median_of(
+            args.runs, lambda v=venv, s=steps: (step_throughput(v, s),)
+        )
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for policy in args.policy:
+        table[policy] = {}
+        for name, (venv, n_steps) in setups.items():
+            learn, rollouts = median_of(
+                args.runs,
+                lambda v=venv, s=n_steps, p=POLICIES[policy]: learn_throughput(
+                    v, p, s, args.rollouts, ppo_params
+                ),
+            )
+            table[policy][name] = {"learn": learn, "rollouts": rollouts, "step": steps_table[name]}
     return {
         "settings": {
             "users_per_step_batched": users,
-            "dummy_envs": dummies,
+            "dummy_envs": args.dummy_envs,
             "visits_per_rollout": users,
             "rollouts_timed": args.rollouts,
             "ppo": ppo_params,
             "runs": args.runs,
             "population": args.population,
             "torch_threads": torch.get_num_threads(),
-            "load_average": os.getloadavg()[0],
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0],
         },
         "visits_per_second": table,
-        "ratio": {key: table["batched"][key] / table["dummy"][key] for key in table["batched"]},
     }
+
+
+def breakdown(row: dict[str, float]) -> dict[str, float]:
+    """Microseconds a visit: environment step, rest of the rollout, training."""
+    step, rollout, learn = (1e6 / row[key] for key in ("step", "rollouts", "learn"))
+    return {"env step": step, "policy in rollout": rollout - step, "training": learn - rollout}
 
 
 def paper_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,12 +186,43 @@ def paper_run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints; got {text!r}")
+    return values
+
+
+def _policy_list(text: str) -> list[str]:
+    values = text.split(",")
+    unknown = [value for value in values if value not in POLICIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}"
+        )
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 runs, 4,096 users per step")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--users", type=int, default=8_192, help="users per batched step")
-    parser.add_argument("--dummy-envs", type=int, default=64, help="envs in the DummyVecEnv")
+    parser.add_argument(
+        "--dummy-envs",
+        type=_int_list,
+        default=[8, 64, 256],
+        help="envs in the DummyVecEnv, comma-separated widths (default 8,64,256)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=_policy_list,
+        default=["fast", "sb3"],
+        help="policies, comma-separated: fast (FastMultiInputPolicy), sb3 (MultiInputPolicy)",
+    )
     parser.add_argument("--rollouts", type=int, default=3, help="rollouts timed per run")
     parser.add_argument("--batch-size", type=int, default=2_048, help="PPO minibatch")
     parser.add_argument("--n-epochs", type=int, default=1, help="PPO epochs per rollout")
@@ -179,11 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
 
     report = bench_throughput(args)
-    rows = report["visits_per_second"]
-    print(f"{'visits/s':<16}{'batched':>12}{'DummyVecEnv':>14}{'ratio':>8}")
-    for key, label in (("learn", "PPO.learn"), ("rollouts", "rollouts"), ("step", "VecEnv.step")):
-        batched, dummy = rows["batched"][key], rows["dummy"][key]
-        print(f"{label:<16}{batched:>12,.0f}{dummy:>14,.0f}{batched / dummy:>7.1f}x")
+    for policy, rows in report["visits_per_second"].items():
+        print(f"\npolicy {policy}: user-visits per second (ratio: batched / DummyVecEnv)")
+        dummies = [name for name in rows if name != "batched"]
+        header = "".join(f"{name:>18}" for name in dummies)
+        print(f"{'':<14}{'batched':>10}{header}")
+        for key, label in (
+            ("learn", "PPO.learn"),
+            ("rollouts", "rollouts"),
+            ("step", "VecEnv.step"),
+        ):
+            batched = rows["batched"][key]
+            cells = "".join(
+                f"{rows[name][key]:>10,.0f} ({batched / rows[name][key]:>4.1f}x)"
+                for name in dummies
+            )
+            print(f"{label:<14}{batched:>10,.0f}{cells}")
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in breakdown(rows["batched"]).items())
+        print(f"batched, us a visit: {parts}")
     print(json.dumps(report["settings"]))
 
     if args.paper_run:
