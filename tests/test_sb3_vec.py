@@ -274,6 +274,18 @@ def test_fast_policy_evaluates_actions_and_gradients_as_sb3s(venv):
         )
 
 
+def test_fast_log_probability_gradient_is_exact():
+    """The hand-written backward against finite differences, in float64."""
+    from carousel_env.sb3_vec import _GaussianLogProb
+
+    generator = th.Generator().manual_seed(0)
+    inputs = [th.randn(shape, generator=generator, dtype=th.float64) for shape in ((5, 4), (5, 4))]
+    inputs.append(0.3 * th.randn(4, generator=generator, dtype=th.float64))
+    for tensor in inputs:
+        tensor.requires_grad_(True)
+    assert th.autograd.gradcheck(_GaussianLogProb.apply, tuple(inputs))
+
+
 def test_fast_distribution_reparametrises_and_exposes_the_torch_normal():
     dist = FastDiagGaussianDistribution(3)
     mean = th.zeros(4, 3, requires_grad=True)
@@ -290,6 +302,11 @@ def test_fast_distribution_reparametrises_and_exposes_the_torch_normal():
     np.testing.assert_allclose(
         dist.entropy().detach(), normal.entropy().sum(1).detach(), rtol=1e-6
     )
+    # Any other action, and one broadcast against the batch (the plain expression).
+    for other in (actions.detach() + 0.5, actions.detach()[0]):
+        np.testing.assert_allclose(
+            dist.log_prob(other).detach(), normal.log_prob(other).sum(-1).detach(), rtol=1e-6
+        )
     assert th.equal(dist.mode(), mean)
 
 
