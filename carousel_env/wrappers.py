@@ -157,7 +157,9 @@ def scores_to_slates(scores: Any, slate_size: int) -> np.ndarray:
     threshold = np.partition(rows, cut, axis=1)[:, cut]
     chosen = rows >= threshold[:, None]
     tied = np.count_nonzero(chosen, axis=1) > slate_size
-    if tied.any():
+    if tied.all():  # as after clipping a wide Gaussian: no row copies
+        chosen = _first_by_index(rows, threshold, slate_size)
+    elif tied.any():
         chosen[tied] = _first_by_index(rows[tied], threshold[tied], slate_size)
 
     # Exactly slate_size winners a row, in index order; then highest first, and a

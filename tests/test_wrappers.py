@@ -198,6 +198,17 @@ def test_scores_to_slates_single_row_and_ties_by_index():
     assert scores_to_slates(np.array([0.0, -0.0, 1.0, -0.0]), 3).tolist() == [2, 0, 1]
 
 
+@pytest.mark.parametrize("tied_rows", ["every", "some", "none"])
+def test_scores_to_slates_with_ties_at_the_boundary(tied_rows):
+    """Scores clipped at 1.0: rows with more than slate_size items at the top tie."""
+    rng = np.random.default_rng(5)
+    scale = {"every": 3.0, "some": 0.8, "none": 0.1}[tied_rows]
+    scores = np.clip(scale * rng.standard_normal((50, 40)), -1, 1).astype(np.float32)
+    tied = np.count_nonzero(scores == 1.0, axis=1) > 6
+    assert {"every": tied.all(), "some": 0 < tied.sum() < 50, "none": not tied.any()}[tied_rows]
+    np.testing.assert_array_equal(scores_to_slates(scores, 6), _stable_top(scores, 6))
+
+
 def test_scores_to_slates_of_no_users():
     slates = scores_to_slates(np.zeros((0, 10), dtype=np.float32), 3)
     assert slates.shape == (0, 3) and slates.dtype == np.int64
