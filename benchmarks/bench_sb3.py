@@ -115,12 +115,12 @@ def step_throughput(venv, steps: int, seed: int = 0) -> float:
     return steps * venv.num_envs / (time.perf_counter() - start)
 
 
-def median_of(runs: int, measure) -> list[float]:
-    results = [measure() for _ in range(runs)]
-    return [statistics.median(column) for column in zip(*results, strict=True)]
-
-
 def bench_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure of every set-up, median of ``args.runs`` rounds.
+
+    Each round measures every set-up once, in turn, so that a change of load on the
+    machine during the benchmark falls on all of them alike.
+    """
     population = make_synthetic_population(n_users=args.population)
     ppo_params = {"batch_size": args.batch_size, "n_epochs": args.n_epochs}
     ppo_params["policy_kwargs"] = {"log_std_init": -2.0}
@@ -137,23 +137,28 @@ def bench_throughput(args: argparse.Namespace) -> dict[str, Any]:
         )
         setups[f"dummy-{dummies}"] = (venv, users // dummies)
 
-    steps_table = {}
-    for name, (venv, _) in setups.items():
-        steps = max(1, args.step_visits // venv.num_envs)
-        (steps_table[name],) = median_of(
-            args.runs, lambda v=venv, s=steps: (step_throughput(v, s),)
-        )
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    for policy in args.policy:
-        table[policy] = {}
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(args.runs):
         for name, (venv, n_steps) in setups.items():
-            learn, rollouts = median_of(
-                args.runs,
-                lambda v=venv, s=n_steps, p=POLICIES[policy]: learn_throughput(
-                    v, p, s, args.rollouts, ppo_params
-                ),
-            )
-            table[policy][name] = {"learn": learn, "rollouts": rollouts, "step": steps_table[name]}
+            steps = max(1, args.step_visits // venv.num_envs)
+            samples.setdefault(("", name, "step"), []).append(step_throughput(venv, steps))
+            for policy in args.policy:
+                learn, rollouts = learn_throughput(
+                    venv, POLICIES[policy], n_steps, args.rollouts, ppo_params
+                )
+                samples.setdefault((policy, name, "learn"), []).append(learn)
+                samples.setdefault((policy, name, "rollouts"), []).append(rollouts)
+    table = {
+        policy: {
+            name: {
+                "learn": statistics.median(samples[policy, name, "learn"]),
+                "rollouts": statistics.median(samples[policy, name, "rollouts"]),
+                "step": statistics.median(samples["", name, "step"]),
+            }
+            for name in setups
+        }
+        for policy in args.policy
+    }
     return {
         "settings": {
             "users_per_step_batched": users,
