@@ -4,25 +4,37 @@ The sampler
 -----------
 A round of 20,000 users and 862 items needs 17 million Beta draws; ``Generator.beta``
 takes about 1 s for them. Only each user's ``slate_size`` largest draws matter, so
-:func:`beta_top_l` evaluates the draws lazily, by inversion, and only where they can
-matter. Every draw is still ``Y = Fbar^{-1}(U)`` with ``U`` uniform on [0, 1) and
-``Fbar`` the Beta survival function, so the law of the slates is exactly that of sorting
-independent Beta draws:
+:func:`beta_top_l` draws values only where they can matter, and its work grows with the
+number of draws above a threshold rather than with users times items. The law of the
+slates is still exactly that of sorting independent Beta draws. Per segment:
 
-1. per segment a threshold ``tau`` is set from one pilot draw per item (about
-   ``oversample * slate_size`` items of the pilot exceed it); ``S = P(Y > tau)`` per item.
-2. ``U = (k + R) / 65536`` with ``k`` a 16-bit uniform integer per (user, item) and ``R``
-   a float64 uniform. ``Y > tau`` iff ``U < S``: ``k < floor(65536 S)`` decides it for
-   sure, ``k > floor(65536 S)`` rules it out, so ``R`` is drawn only for the few cells
-   with ``k <= floor(65536 S)`` (the 16-bit draws cost a third of float32 uniforms).
-3. the exceeding cells get their value by inversion: ``1 - U ** (1 / b)`` when
-   ``a = 1`` (every item never streamed in the segment), ``scipy.special.betainccinv``
-   otherwise. Items whose ``S`` is large and whose ``a != 1`` are drawn directly with
-   ``Generator.beta`` for every user of the segment ("dense" items): inversion by
-   ``betainccinv`` costs about 0.6 us a draw, a direct draw 0.04 us.
-4. a user with at least ``slate_size`` known values above ``tau`` has its top-L among
-   them. The rare user with fewer gets all its remaining values by inversion (the
-   unconditioned ``R`` are drawn then), and its top-L from the full row.
+1. a threshold ``tau`` is set from one pilot draw per item (about ``oversample * L`` items
+   of the pilot exceed it). Every cell (segment, item) then gets a proposal probability
+   ``q >= P(Y > tau)`` and a way to draw ``Y`` given ``Y > tau``:
+
+   - ``a == 1`` (never streamed in the segment): ``q = P(Y > tau) = (1 - tau)^b`` and the
+     value is ``1 - U^(1/b)`` with ``U`` uniform on ``(0, q]`` (inversion);
+   - ``a, b >= 1`` otherwise: ``log f`` is concave, so its tangent at a point
+     ``x1 >= max(tau, mode)`` bounds it. The tangent gives an exponential envelope ``h``
+     on ``[tau, 1]`` of mass ``q``; a proposal ``X`` is drawn from ``h / q`` and kept with
+     probability ``f(X) / h(X)``. So a cell proposes with probability ``q`` and its value
+     is kept with probability ``P(Y > tau) / q``: the kept cells are exactly the cells
+     with ``Y > tau``, with the right values. ``x1`` is the point that minimises the mass
+     for a Gaussian of the Beta's mean and variance (Robert, 1995), so ``q`` stays close
+     to ``P(Y > tau)``.
+
+   Cells with ``q >= dense_level`` (and cells with ``a < 1`` or ``b < 1``) are "dense":
+   drawn with ``Generator.beta`` for every user of the segment.
+2. proposals of the other cells: ``Poisson(n_s * -log(1 - q))`` per cell, each on a
+   uniform user of the segment's ``n_s``; a cell keeps its first proposal. By Poisson
+   splitting the users' cells propose independently, each with probability ``q``.
+3. a user with at least ``L`` values above ``tau`` has its top-L among the known values.
+   The rare user with fewer gets all its other values, drawn below ``tau`` (inversion for
+   ``a == 1``; rejection of ``Generator.beta`` draws above ``tau`` otherwise, which
+   accepts with probability at least ``1 - dense_level``), and its top-L of the full row.
+
+Reference: C. P. Robert, "Simulation of truncated normal variables", Statistics and
+Computing 5 (1995), for the exponential envelope of a log-concave tail.
 """
 
 from __future__ import annotations
@@ -36,26 +48,84 @@ from agents._selection import top_l
 from agents.base import check_float
 from agents.segment import SegmentAgent
 
-_SCALE = 65536.0
+
+def _top_l_distinct(values: np.ndarray, slate_size: int) -> np.ndarray:
+    """Column indices of each row's ``slate_size`` largest values, largest first.
+
+    For rows without exact ties (continuous draws, distinct padding): a full row sort,
+    which numpy vectorises, is faster here than a partition followed by a sort.
+    """
+    return np.argsort(values, axis=1)[:, : -slate_size - 1 : -1]
 
 
-def _survival(a: np.ndarray, b: np.ndarray, tau: np.ndarray, closed: np.ndarray) -> np.ndarray:
-    """P(Beta(a, b) > tau) per cell; closed form (1 - tau)^b where a == 1."""
-    surv = np.empty(a.shape, dtype=np.float64)
-    surv[closed] = np.exp(b[closed] * np.log1p(-tau[closed]))
-    other = ~closed
-    surv[other] = special.betaincc(a[other], b[other], tau[other])
-    return surv
+def _envelopes(
+    a: np.ndarray, b: np.ndarray, tau: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exponential envelopes of Beta densities on ``[tau, 1]``, for ``a, b >= 1``.
+
+    Args:
+        a, b, tau: float arrays of one shape (the cells' parameters and thresholds).
+
+    Returns:
+        ``(q, x1, rate)``: the envelope's mass ``q`` (``inf`` where a cell has none:
+        ``a < 1``, ``b < 1``, or a tangent that rises), the tangent point ``x1`` and
+        ``rate``, minus the slope of ``log f`` at ``x1``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        total = a + b
+        mean = a / total
+        sd = np.sqrt(a * b / (total * total * (total + 1.0)))
+        z0 = (tau - mean) / sd
+        x1 = mean + sd * 0.5 * (z0 + np.sqrt(z0 * z0 + 4.0))
+        mode = (a - 1.0) / (total - 2.0)
+        x1 = np.maximum(np.maximum(np.minimum(x1, 0.5 * (1.0 + tau)), tau), mode)
+        # At the mode the slope is 0; rounding must not make it look positive.
+        rate = np.where(x1 == mode, 0.0, (b - 1.0) / (1.0 - x1) - (a - 1.0) / x1)
+        width = 1.0 - tau
+        spread = rate * width
+        mass = np.where(spread > 1e-300, -np.expm1(-spread) / rate, width)
+        log_f = (a - 1.0) * np.log(x1) + (b - 1.0) * np.log1p(-x1) - special.betaln(a, b)
+        q = np.exp(log_f + np.log(mass) + rate * (x1 - tau))
+    q[~((a >= 1.0) & (b >= 1.0) & (rate >= 0.0) & np.isfinite(q))] = np.inf
+    return q, x1, rate
 
 
-def _invert(a: np.ndarray, b: np.ndarray, u: np.ndarray, closed: np.ndarray) -> np.ndarray:
-    """Fbar^{-1}(u) per cell: 1 - u^(1/b) where a == 1, betainccinv elsewhere."""
-    value = np.empty(u.shape, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        value[closed] = -np.expm1(np.log(u[closed]) / b[closed])
-    other = ~closed
-    value[other] = special.betainccinv(a[other], b[other], u[other])
-    return value
+def _propose(
+    rng: np.random.Generator,
+    cells: np.ndarray,
+    q: np.ndarray,
+    sizes: np.ndarray,
+    seg_start: np.ndarray,
+    row_seg: np.ndarray,
+    n_items: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Users whose cell proposes, independently with probability ``q`` each.
+
+    Args:
+        cells: flat cell indices ``segment * n_items + item``, shape (n_cells,).
+        q: proposal probabilities of those cells, each below 1.
+        sizes, seg_start: users per segment and the segment's first work row.
+        row_seg: the segment of each work row.
+
+    Returns:
+        ``(rows, which)``: the proposing (row, cell) pairs, sorted by row then item, as
+        the work row and the index into ``cells``.
+    """
+    seg = cells // n_items
+    counts = rng.poisson(-np.log1p(-q) * sizes[seg])
+    p_cell = np.repeat(cells, counts)
+    p_seg = p_cell // n_items
+    rows = seg_start[p_seg] + (rng.random(p_cell.size) * sizes[p_seg]).astype(np.int64)
+    keys = rows * n_items + (p_cell - p_seg * n_items)
+    keys.sort()
+    first = np.empty(keys.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    keys = keys[first]
+    rows = keys // n_items
+    lookup = np.zeros(sizes.size * n_items, dtype=np.int64)
+    lookup[cells] = np.arange(cells.size)
+    return rows, lookup[row_seg[rows] * n_items + (keys - rows * n_items)]
 
 
 def beta_top_l(
@@ -66,7 +136,7 @@ def beta_top_l(
     slate_size: int,
     *,
     oversample: float = 2.0,
-    dense_level: float = 0.15,
+    dense_level: float = 0.3,
     min_items: int | None = None,
 ) -> np.ndarray:
     """Each user's ``slate_size`` largest of independent Beta(alpha, beta) draws.
@@ -81,8 +151,8 @@ def beta_top_l(
         slate_size: number of slots L.
         oversample: the threshold is set so that about ``oversample * L`` items exceed it;
             only speed depends on it.
-        dense_level: items with ``a != 1`` exceeding the threshold with at least this
-            probability are drawn directly for every user; only speed depends on it.
+        dense_level: cells whose proposal probability reaches it are drawn directly for
+            every user; only speed depends on it.
         min_items: below this many items, draw everything directly (default ``4 * L``).
 
     Returns:
@@ -97,79 +167,151 @@ def beta_top_l(
     if n_items < min_items:
         return top_l(rng.beta(alpha[segments], beta[segments]), slate_size)
 
-    present, inverse = np.unique(segments, return_inverse=True)
+    # Users are handled sorted by segment: work row r is user by_segment[r].
+    sizes_all = np.bincount(segments, minlength=alpha.shape[0])
+    present = np.flatnonzero(sizes_all)
+    sizes = sizes_all[present]
+    by_segment = np.argsort(segments, kind="stable")
+    seg_start = np.cumsum(sizes) - sizes
+    row_seg = np.repeat(np.arange(present.size), sizes)
     a, b = alpha[present], beta[present]
+    closed = a == 1.0
+    level = min(dense_level, 1.0)
 
-    # 1. threshold per segment from a pilot draw; exceedance probabilities.
-    pilot = rng.beta(a, b)
+    # 1. threshold per segment from a pilot draw.
+    pilot = np.empty(a.shape)
+    with np.errstate(divide="ignore"):
+        pilot[closed] = -np.expm1(np.log1p(-rng.random(int(closed.sum()))) / b[closed])
+    pilot[~closed] = rng.beta(a[~closed], b[~closed])
     rank = min(n_items, max(slate_size, int(np.ceil(oversample * slate_size))))
     tau = np.partition(pilot, n_items - rank, axis=1)[:, n_items - rank]
-    tau_cells = np.broadcast_to(tau[:, None], a.shape)
-    closed = a == 1.0
-    surv = _survival(a, b, tau_cells, closed)
-    dense = ~closed & (surv >= dense_level)
-    scaled = np.where(dense, 0.0, surv * _SCALE)
-    cut = np.minimum(np.floor(scaled), _SCALE - 1).astype(np.uint16)
 
-    # 2. candidates: 16-bit uniforms at or below the cut, then the exact test with R.
-    k16 = rng.integers(0, 65536, size=(n_users, n_items), dtype=np.uint16)
-    rows, cols = np.nonzero(k16 <= cut[inverse])
-    seg = inverse[rows]
-    u = (k16[rows, cols] + rng.random(rows.size)) / _SCALE
-    above = u * _SCALE < scaled[seg, cols]
-    cand_u = u
+    # 2. a == 1 cells: exact exceedance probability, values by inversion.
+    with np.errstate(divide="ignore"):
+        surv = np.exp(b * np.log1p(-tau[:, None]))
+    c_cells = np.flatnonzero(closed & (surv < level))
+    c_rows, c_which = _propose(
+        rng, c_cells, surv.ravel()[c_cells], sizes, seg_start, row_seg, n_items
+    )
+    c_cell = c_cells[c_which]
+    c_surv = surv.ravel()[c_cell]
+    with np.errstate(divide="ignore"):
+        c_value = -np.expm1(np.log(c_surv * (1.0 - rng.random(c_cell.size))) / b.ravel()[c_cell])
+    c_item = c_cell % n_items
 
-    # 3. values of the exceeding cells by inversion; dense cells drawn directly.
-    er, ec, es = rows[above], cols[above], seg[above]
-    ev = _invert(a[es, ec], b[es, ec], u[above], closed[es, ec])
+    # 3. other cells: envelope proposals, kept with probability f / h.
+    o_cells = np.flatnonzero(~closed)
+    o_q, o_x1, o_rate = _envelopes(a.ravel()[o_cells], b.ravel()[o_cells], tau[o_cells // n_items])
+    o_sparse = o_q < level
+    o_cells, o_q, o_x1, o_rate = (x[o_sparse] for x in (o_cells, o_q, o_x1, o_rate))
+    o_rows, o_which = _propose(rng, o_cells, o_q, sizes, seg_start, row_seg, n_items)
+    o_cell = o_cells[o_which]
+    o_a, o_b = a.ravel()[o_cell], b.ravel()[o_cell]
+    o_x1, o_rate, o_tau = o_x1[o_which], o_rate[o_which], tau[row_seg[o_rows]]
+    uniform = rng.random(o_cell.size)
+    width = 1.0 - o_tau
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = o_rate * width
+        step = np.where(
+            spread > 1e-300, -np.log1p(uniform * np.expm1(-spread)) / o_rate, uniform * width
+        )
+        o_value = o_tau + np.minimum(step, width)
+        dx = o_value - o_x1
+        log_ratio = (
+            (o_a - 1.0) * np.log1p(dx / o_x1)
+            + (o_b - 1.0) * np.log1p(-dx / (1.0 - o_x1))
+            + o_rate * dx
+        )
+    kept = rng.random(o_cell.size) < np.exp(log_ratio)
+    o_rows, o_item, o_value = o_rows[kept], o_cell[kept] % n_items, o_value[kept]
+
+    sparse = np.zeros(a.shape, dtype=bool)
+    sparse.ravel()[c_cells] = True
+    sparse.ravel()[o_cells] = True
+    c_count = np.bincount(c_rows, minlength=n_users)
+    o_count = np.bincount(o_rows, minlength=n_users)
+    c_pos = np.arange(c_rows.size) - (np.cumsum(c_count) - c_count)[c_rows]
+    o_pos = np.arange(o_rows.size) - (np.cumsum(o_count) - o_count)[o_rows] + c_count[o_rows]
+
+    # 4. dense cells: a block of columns, drawn for every user of the segment.
+    dense = ~sparse
     n_dense = dense.sum(axis=1)
-    width = int(n_dense.max()) if n_dense.size else 0
-    dense_items = np.argsort(~dense, axis=1, kind="stable")[:, :width]
-    dmask = np.arange(width)[None, :] < n_dense[inverse][:, None]
-    dr = np.broadcast_to(np.arange(n_users)[:, None], dmask.shape)[dmask]
-    dc = dense_items[inverse][dmask]
-    ds = inverse[dr]
-    dv = rng.beta(a[ds, dc], b[ds, dc])
-
-    # 4. users with at least L known values above tau: top-L among the known ones.
-    known = np.bincount(er, minlength=n_users) + np.bincount(dr[dv > tau[ds]], minlength=n_users)
-    short = known < slate_size
-    slates = np.empty((n_users, slate_size), dtype=np.int64)
-
-    keep_e, keep_d = ~short[er], ~short[dr]
-    all_r = np.concatenate([er[keep_e], dr[keep_d]])
-    all_c = np.concatenate([ec[keep_e], dc[keep_d]])
-    all_v = np.concatenate([ev[keep_e], dv[keep_d]])
-    order = np.argsort(all_r, kind="stable")
-    all_r, all_c, all_v = all_r[order], all_c[order], all_v[order]
-    counts = np.bincount(all_r, minlength=n_users)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(all_r.size) - starts[all_r]
-    span = max(int(counts.max()), slate_size)
+    d_width = int(n_dense.max())
+    d_seg, d_item = np.nonzero(dense)
+    d_col = np.arange(d_seg.size) - (np.cumsum(n_dense) - n_dense)[d_seg]
+    pad_items = np.zeros((present.size, d_width), dtype=np.int32)
+    pad_a = np.ones((present.size, d_width))
+    pad_b = np.ones((present.size, d_width))
+    pad_items[d_seg, d_col] = d_item
+    pad_a[d_seg, d_col] = a[d_seg, d_item]
+    pad_b[d_seg, d_col] = b[d_seg, d_item]
+    e_count = c_count + o_count
+    span = max(d_width + int(e_count.max(initial=0)), slate_size)
     # Distinct negative padding: argpartition slows down badly on many equal values.
     values = np.broadcast_to(-1.0 - np.arange(span), (n_users, span)).copy()
-    items = np.zeros((n_users, span), dtype=np.int64)
-    values[all_r, pos] = all_v
-    items[all_r, pos] = all_c
-    full = ~short
-    best = top_l(values[full], slate_size)
-    slates[full] = np.take_along_axis(items[full], best, axis=1)
+    items = np.zeros((n_users, span), dtype=np.int32)
+    d_mask = np.arange(d_width)[None, :] < n_dense[row_seg][:, None]
+    block = values[:, :d_width]
+    block[d_mask] = rng.beta(
+        np.repeat(pad_a, sizes, axis=0)[d_mask], np.repeat(pad_b, sizes, axis=0)[d_mask]
+    )
+    values[:, :d_width] = block
+    items[:, :d_width] = np.repeat(pad_items, sizes, axis=0)
+    values[c_rows, d_width + c_pos] = c_value
+    items[c_rows, d_width + c_pos] = c_item
+    values[o_rows, d_width + o_pos] = o_value
+    items[o_rows, d_width + o_pos] = o_item
+    known = (block > tau[row_seg][:, None]).sum(axis=1) + e_count
+    slates = np.take_along_axis(items, _top_l_distinct(values, slate_size), axis=1)
 
-    # Users short of L: every remaining value by inversion, then the full row.
-    if short.any():
-        users = np.flatnonzero(short)
-        useg = inverse[users]
-        uu = (k16[users].astype(np.float64) + rng.random((users.size, n_items))) / _SCALE
-        # Cells already tested keep the uniform drawn for the test.
-        tested = short[rows]
-        back = np.searchsorted(users, rows[tested])
-        uu[back, cols[tested]] = cand_u[tested]
-        ua, ub = a[useg], b[useg]
-        row_values = _invert(ua, ub, uu, closed[useg])
-        on_dense = short[dr]
-        row_values[np.searchsorted(users, dr[on_dense]), dc[on_dense]] = dv[on_dense]
-        slates[users] = top_l(row_values, slate_size)
-    return slates
+    # 5. users short of L: every other value, drawn below tau, and the full row.
+    short = np.flatnonzero(known < slate_size)
+    if short.size:
+        slates[short] = _short_rows(
+            rng, short, row_seg, a, b, tau, surv, sparse, slate_size, values[short], items[short]
+        )
+    out = np.empty(slates.shape, dtype=np.int64)
+    out[by_segment] = slates
+    return out
+
+
+def _short_rows(
+    rng: np.random.Generator,
+    short: np.ndarray,
+    row_seg: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    tau: np.ndarray,
+    surv: np.ndarray,
+    sparse: np.ndarray,
+    slate_size: int,
+    values: np.ndarray,
+    items: np.ndarray,
+) -> np.ndarray:
+    """Top-L of full rows for users with fewer than L known values above ``tau``.
+
+    The known values (``values``/``items``, non-negative values only) are kept; every
+    other sparse cell is drawn given ``Y <= tau``: by inversion where ``a == 1``, by
+    rejecting ``Generator.beta`` draws above ``tau`` elsewhere.
+    """
+    useg = row_seg[short]
+    ua, ub = a[useg], b[useg]
+    u_closed = ua == 1.0
+    uq = np.where(u_closed, surv[useg], 0.0)
+    row_values = np.empty(ua.shape)
+    below = uq + (1.0 - uq) * (1.0 - rng.random(ua.shape))
+    with np.errstate(divide="ignore"):
+        row_values[u_closed] = -np.expm1(np.log(below[u_closed]) / ub[u_closed])
+    pend_r, pend_c = np.nonzero(~u_closed & sparse[useg])
+    cap = tau[useg]
+    while pend_r.size:
+        draw = rng.beta(ua[pend_r, pend_c], ub[pend_r, pend_c])
+        fine = draw <= cap[pend_r]
+        row_values[pend_r[fine], pend_c[fine]] = draw[fine]
+        pend_r, pend_c = pend_r[~fine], pend_c[~fine]
+    known_r, known_c = np.nonzero(values >= 0.0)
+    row_values[known_r, items[known_r, known_c]] = values[known_r, known_c]
+    return _top_l_distinct(row_values, slate_size)
 
 
 class ThompsonSegment(SegmentAgent):
