@@ -239,7 +239,7 @@ def beta_top_l(
     d_width = int(n_dense.max())
     d_seg, d_item = np.nonzero(dense)
     d_col = np.arange(d_seg.size) - (np.cumsum(n_dense) - n_dense)[d_seg]
-    pad_items = np.zeros((present.size, d_width), dtype=np.int32)
+    pad_items = np.zeros((present.size, max(d_width, 1)), dtype=np.int32)
     pad_a = np.ones((present.size, d_width))
     pad_b = np.ones((present.size, d_width))
     pad_items[d_seg, d_col] = d_item
@@ -247,28 +247,36 @@ def beta_top_l(
     pad_b[d_seg, d_col] = b[d_seg, d_item]
     e_count = c_count + o_count
     span = max(d_width + int(e_count.max(initial=0)), slate_size)
-    # Distinct negative padding: argpartition slows down badly on many equal values.
+    # Distinct negative padding: no exact ties among values, so no tie-breaking needed.
     values = np.broadcast_to(-1.0 - np.arange(span), (n_users, span)).copy()
-    items = np.zeros((n_users, span), dtype=np.int32)
+    e_items = np.zeros((n_users, max(span - d_width, 1)), dtype=np.int32)
     d_mask = np.arange(d_width)[None, :] < n_dense[row_seg][:, None]
-    block = values[:, :d_width]
+    block = values[:, :d_width]  # a view: the dense columns
     block[d_mask] = rng.beta(
         np.repeat(pad_a, sizes, axis=0)[d_mask], np.repeat(pad_b, sizes, axis=0)[d_mask]
     )
-    values[:, :d_width] = block
-    items[:, :d_width] = np.repeat(pad_items, sizes, axis=0)
     values[c_rows, d_width + c_pos] = c_value
-    items[c_rows, d_width + c_pos] = c_item
+    e_items[c_rows, c_pos] = c_item
     values[o_rows, d_width + o_pos] = o_value
-    items[o_rows, d_width + o_pos] = o_item
+    e_items[o_rows, o_pos] = o_item
     known = (block > tau[row_seg][:, None]).sum(axis=1) + e_count
-    slates = np.take_along_axis(items, _top_l_distinct(values, slate_size), axis=1)
+    cols = _top_l_distinct(values, slate_size)
+    in_dense = cols < d_width
+    user_rows = np.arange(n_users)[:, None]
+    slates = np.where(
+        in_dense,
+        pad_items[row_seg[:, None], np.minimum(cols, pad_items.shape[1] - 1)],
+        e_items[user_rows, np.maximum(cols - d_width, 0)],
+    )
 
     # 5. users short of L: every other value, drawn below tau, and the full row.
     short = np.flatnonzero(known < slate_size)
     if short.size:
+        items = np.concatenate(
+            [pad_items[row_seg[short], :d_width], e_items[short, : span - d_width]], axis=1
+        )
         slates[short] = _short_rows(
-            rng, short, row_seg, a, b, tau, surv, sparse, slate_size, values[short], items[short]
+            rng, short, row_seg, a, b, tau, surv, sparse, slate_size, values[short], items
         )
     out = np.empty(slates.shape, dtype=np.int64)
     out[by_segment] = slates
