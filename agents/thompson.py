@@ -52,8 +52,9 @@ from agents.segment import SegmentAgent
 def _top_l_distinct(values: np.ndarray, slate_size: int) -> np.ndarray:
     """Column indices of each row's ``slate_size`` largest values, largest first.
 
-    For rows without exact ties (continuous draws, distinct padding): a full row sort,
-    which numpy vectorises, is faster here than a partition followed by a sort.
+    Exact ties are broken arbitrarily: the callers' values are continuous draws (ties have
+    probability 0) and padding that never reaches a kept slate. A full row sort, which
+    numpy vectorises, is faster here than a partition followed by a sort.
     """
     return np.argsort(values, axis=1)[:, : -slate_size - 1 : -1]
 
@@ -247,8 +248,8 @@ def beta_top_l(
     pad_b[d_seg, d_col] = b[d_seg, d_item]
     e_count = c_count + o_count
     span = max(d_width + int(e_count.max(initial=0)), slate_size)
-    # Distinct negative padding: no exact ties among values, so no tie-breaking needed.
-    values = np.broadcast_to(-1.0 - np.arange(span), (n_users, span)).copy()
+    # Padding -1 is below every draw; only a short user (redone below) can pick it.
+    values = np.full((n_users, span), -1.0)
     e_items = np.zeros((n_users, max(span - d_width, 1)), dtype=np.int32)
     d_mask = np.arange(d_width)[None, :] < n_dense[row_seg][:, None]
     block = values[:, :d_width]  # a view: the dense columns
