@@ -140,16 +140,24 @@ class RunCurves:
 
     @classmethod
     def from_arrays(cls, agent: str, seed: int, arrays: Mapping[str, np.ndarray]) -> RunCurves:
+        """Curves from per-round arrays; ``cpu_s`` may be missing (checkpoints written
+        before CPU time was recorded), and is then NaN."""
+        regret = np.asarray(arrays["regret"], dtype=np.float64)
+        cpu_s = arrays.get("cpu_s")
         return cls(
             agent=agent,
             seed=seed,
-            regret=np.asarray(arrays["regret"], dtype=np.float64),
+            regret=regret,
             expected_regret=np.asarray(arrays["expected_regret"], dtype=np.float64),
             streams=np.asarray(arrays["streams"], dtype=np.int64),
             act_s=np.asarray(arrays["act_s"], dtype=np.float64),
             update_s=np.asarray(arrays["update_s"], dtype=np.float64),
             env_s=np.asarray(arrays["env_s"], dtype=np.float64),
-            cpu_s=np.asarray(arrays["cpu_s"], dtype=np.float64),
+            cpu_s=(
+                np.full(regret.shape, np.nan)
+                if cpu_s is None
+                else np.asarray(cpu_s, dtype=np.float64)
+            ),
         )
 
     def truncated(self, rounds: int) -> RunCurves:

@@ -30,6 +30,15 @@ def run(agent: str, seed: int, regret: list[float]) -> RunCurves:
     )
 
 
+def test_curves_without_cpu_time_read_as_nan():
+    """Checkpoints written before CPU time was recorded still load (and resume)."""
+    arrays = {name: [1.0, 2.0] for name in ("regret", "expected_regret", "act_s")}
+    arrays.update(streams=[3, 4], update_s=[0.1, 0.1], env_s=[0.2, 0.2])
+    curves = RunCurves.from_arrays("a", 0, arrays)
+    assert np.isnan(curves.cpu_s).all() and curves.cpu_s.shape == (2,)
+    np.testing.assert_array_equal(curves.cumulative_regret, [1.0, 3.0])
+
+
 @pytest.fixture
 def result() -> ExperimentResult:
     runs = {
