@@ -179,6 +179,18 @@ class RunCurves:
         }
 
 
+def _nan_to_none(value: Any) -> Any:
+    """``value`` (nested dicts and lists) with NaN floats as None, i.e. JSON ``null``: CPU
+    times of runs resumed from checkpoints that predate them are unknown."""
+    if isinstance(value, float):
+        return None if value != value else value
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(item) for item in value]
+    return value
+
+
 def _band_dict(low: np.ndarray | None, high: np.ndarray | None) -> dict[str, list] | None:
     return None if low is None else {"low": low.tolist(), "high": high.tolist()}
 
@@ -362,7 +374,7 @@ class ExperimentResult:
         """Write ``results.json`` and ``curves.csv`` into ``out``; return their paths."""
         out = Path(out)
         paths = {"json": out / "results.json", "csv": out / "curves.csv"}
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        text = json.dumps(_nan_to_none(self.to_dict()), indent=1, allow_nan=False)
         atomic_write_bytes(paths["json"], text.encode("utf-8"))
         atomic_write_bytes(paths["csv"], self.csv_text().encode("utf-8"))
         self.out = out

@@ -39,6 +39,15 @@ def test_curves_without_cpu_time_read_as_nan():
     np.testing.assert_array_equal(curves.cumulative_regret, [1.0, 3.0])
 
 
+def test_unknown_cpu_time_is_written_as_json_null(tmp_path):
+    arrays = {name: [1.0, 2.0] for name in ("regret", "expected_regret", "act_s")}
+    arrays.update(streams=[3, 4], update_s=[0.1, 0.1], env_s=[0.2, 0.2])
+    paths = ExperimentResult({}, {("a", 0): RunCurves.from_arrays("a", 0, arrays)}).write(tmp_path)
+    data = json.loads(paths["json"].read_text())
+    text = json.dumps(data)
+    assert "NaN" not in text and "null" in text
+
+
 @pytest.fixture
 def result() -> ExperimentResult:
     runs = {
