@@ -20,11 +20,12 @@ slates is still exactly that of sorting independent Beta draws. Per segment:
      probability ``f(X) / h(X)``. So a cell proposes with probability ``q`` and its value
      is kept with probability ``P(Y > tau) / q``: the kept cells are exactly the cells
      with ``Y > tau``, with the right values. ``x1`` is the point that minimises the mass
-     for a Gaussian of the Beta's mean and variance (Robert, 1995), so ``q`` stays close
-     to ``P(Y > tau)``.
+     for a Gaussian of the Beta's mean and variance (Robert, 1995), kept in the lower
+     half of ``[tau, 1]`` unless the mode is above it, so ``q`` stays close to
+     ``P(Y > tau)``.
 
-   Cells with ``q >= dense_level`` (and cells with ``a < 1`` or ``b < 1``) are "dense":
-   drawn with ``Generator.beta`` for every user of the segment.
+   Cells with ``q >= dense_level``, and cells without such an envelope (``a < 1``,
+   ``b <= 1``), are "dense": drawn with ``Generator.beta`` for every user of the segment.
 2. proposals of the other cells: ``Poisson(n_s * -log(1 - q))`` per cell, each on a
    uniform user of the segment's ``n_s``; a cell keeps its first proposal. By Poisson
    splitting the users' cells propose independently, each with probability ``q``.
