@@ -60,6 +60,11 @@ def _top_l_distinct(values: np.ndarray, slate_size: int) -> np.ndarray:
     return np.argsort(values, axis=1)[:, : -slate_size - 1 : -1]
 
 
+def _beta1_quantile(log_survival: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The value ``y`` of Beta(1, b) with ``log P(Y > y) = log_survival``: ``1 - S^(1/b)``."""
+    return -np.expm1(log_survival / b)
+
+
 def _envelopes(
     a: np.ndarray, b: np.ndarray, tau: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,7 +188,7 @@ def beta_top_l(
     # 1. threshold per segment from a pilot draw.
     pilot = np.empty(a.shape)
     with np.errstate(divide="ignore"):
-        pilot[closed] = -np.expm1(np.log1p(-rng.random(int(closed.sum()))) / b[closed])
+        pilot[closed] = _beta1_quantile(np.log1p(-rng.random(int(closed.sum()))), b[closed])
     pilot[~closed] = rng.beta(a[~closed], b[~closed])
     rank = min(n_items, max(slate_size, int(np.ceil(oversample * slate_size))))
     tau = np.partition(pilot, n_items - rank, axis=1)[:, n_items - rank]
@@ -198,7 +203,9 @@ def beta_top_l(
     c_cell = c_cells[c_which]
     c_surv = surv.ravel()[c_cell]
     with np.errstate(divide="ignore"):
-        c_value = -np.expm1(np.log(c_surv * (1.0 - rng.random(c_cell.size))) / b.ravel()[c_cell])
+        c_value = _beta1_quantile(
+            np.log(c_surv * (1.0 - rng.random(c_cell.size))), b.ravel()[c_cell]
+        )
     c_item = c_cell % n_items
 
     # 3. other cells: envelope proposals, kept with probability f / h.
@@ -311,7 +318,7 @@ def _short_rows(
     row_values = np.empty(ua.shape)
     below = uq + (1.0 - uq) * (1.0 - rng.random(ua.shape))
     with np.errstate(divide="ignore"):
-        row_values[u_closed] = -np.expm1(np.log(below[u_closed]) / ub[u_closed])
+        row_values[u_closed] = _beta1_quantile(np.log(below[u_closed]), ub[u_closed])
     pend_r, pend_c = np.nonzero(~u_closed & sparse[useg])
     cap = tau[useg]
     while pend_r.size:
